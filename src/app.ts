@@ -1,0 +1,136 @@
+/**
+ * Assembles a running Switchboard: logger, metrics, the shared VAD model, the ARI
+ * connection, the media factory and the call controller, plus a small HTTP server for
+ * /metrics (Prometheus) and /health. The CLI, the end-to-end tests and the benchmarks all
+ * start Switchboard through startSwitchboard().
+ */
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { echoAgentFactory } from './agents/echo.js';
+import type { AgentFactory } from './agents/agent.js';
+import { connectAri } from './ari/ari-connection.js';
+import type { AriConnection, ExternalMediaFormat } from './ari/types.js';
+import { SileroVadModel } from './audio/vad/silero-model.js';
+import { VadBatcher } from './audio/vad/vad-batcher.js';
+import type { TurnDetectorConfig } from './audio/vad/turn-detector.js';
+import { CallController, type OverflowTarget } from './call/call-controller.js';
+import type { CallSummary } from './call/call-session.js';
+import { createEngineMetrics, type EngineMetrics } from './call/engine-metrics.js';
+import { createRtpMediaFactory } from './call/media-binding.js';
+import { createLogger, type Logger } from './log.js';
+import { MetricsRegistry } from './metrics/registry.js';
+import { loadPbxConnection } from './pbx/connection.js';
+
+export interface AriCredentials {
+  url: string;
+  username: string;
+  password: string;
+  app: string;
+}
+
+/** Sandbox credentials file for `instance`, overridden by ARI_* environment variables. */
+export async function resolveAriCredentials(instance?: string): Promise<AriCredentials> {
+  const c = await loadPbxConnection(instance);
+  return { url: c.ariUrl, username: c.ariUsername, password: c.ariPassword, app: c.ariApp };
+}
+
+export interface SwitchboardOptions {
+  ari: AriCredentials;
+  defaultAgent?: string;
+  /** Extra agents besides the built-in ones. */
+  agents?: AgentFactory[];
+  format?: ExternalMediaFormat;
+  maxCalls?: number;
+  overflow?: OverflowTarget;
+  /** 0 disables the HTTP server; undefined picks a free port. */
+  httpPort?: number;
+  logger?: Logger;
+  turn?: Partial<TurnDetectorConfig>;
+  /** Give up if ARI has not answered by then (default: keep retrying). */
+  ariTimeoutMs?: number;
+  onCallEnded?: (summary: CallSummary) => void;
+}
+
+export interface RunningSwitchboard {
+  readonly ari: AriConnection;
+  readonly controller: CallController;
+  readonly metrics: EngineMetrics;
+  readonly registry: MetricsRegistry;
+  readonly httpUrl: string | undefined;
+  /** RTP endpoints currently open (0 after every call has ended). */
+  openEndpoints(): number;
+  stop(): Promise<void>;
+}
+
+export async function startSwitchboard(opts: SwitchboardOptions): Promise<RunningSwitchboard> {
+  const log = opts.logger ?? createLogger();
+  const registry = new MetricsRegistry();
+  const metrics = createEngineMetrics(registry);
+  const agents = new Map<string, AgentFactory>([[echoAgentFactory.name, echoAgentFactory]]);
+  for (const a of opts.agents ?? []) agents.set(a.name, a);
+
+  const model = await SileroVadModel.load();
+  const batcher = new VadBatcher(model);
+  const media = createRtpMediaFactory({ vadSource: batcher, metrics, ...(opts.turn ? { defaultTurn: opts.turn } : {}) });
+  const ari = await connectAri({
+    url: opts.ari.url,
+    username: opts.ari.username,
+    password: opts.ari.password,
+    app: opts.ari.app,
+    logger: log,
+    ...(opts.ariTimeoutMs !== undefined ? { initialTimeoutMs: opts.ariTimeoutMs } : {}),
+  });
+  const controller = new CallController({
+    ari,
+    media,
+    agents,
+    defaultAgent: opts.defaultAgent ?? 'echo',
+    log,
+    metrics,
+    ...(opts.format ? { format: opts.format } : {}),
+    ...(opts.maxCalls ? { maxCalls: opts.maxCalls } : {}),
+    overflow: opts.overflow,
+    ...(opts.onCallEnded ? { onCallEnded: opts.onCallEnded } : {}),
+  });
+  controller.start();
+
+  let server: Server | undefined;
+  let httpUrl: string | undefined;
+  if (opts.httpPort !== 0) {
+    server = createServer((req, res) => {
+      if (req.url === '/metrics') {
+        res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
+        res.end(registry.render());
+      } else if (req.url === '/health') {
+        const ok = ari.state === 'connected';
+        res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
+        res.end(JSON.stringify({ ari: ari.state, activeCalls: controller.activeCalls }));
+      } else {
+        res.writeHead(404).end();
+      }
+    });
+    const s = server;
+    await new Promise<void>((resolve, reject) => {
+      s.once('error', reject);
+      s.listen(opts.httpPort ?? 0, '127.0.0.1', () => resolve());
+    });
+    httpUrl = `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+  }
+  log.info({ app: opts.ari.app, ari: opts.ari.url, http: httpUrl, vad: model.version }, 'Switchboard ready');
+
+  return {
+    ari,
+    controller,
+    metrics,
+    registry,
+    httpUrl,
+    openEndpoints: () => media.openEndpoints,
+    async stop() {
+      await controller.stop();
+      await ari.close();
+      batcher.close();
+      await model.close();
+      if (server) await new Promise<void>((r) => server.close(() => r()));
+    },
+  };
+}

@@ -1,0 +1,288 @@
+/**
+ * The Stasis application: turns ARI events into calls. For each caller channel it admits
+ * (or overflows) the call, answers, opens an RTP endpoint, creates an ExternalMedia channel
+ * and a mixing bridge, bridges both, and starts a CallSession. Every resource goes on the
+ * call's CleanupStack the moment it exists, so a hang-up at any point of setup, a failed
+ * ExternalMedia request or a shutdown releases exactly what was acquired.
+ */
+import type { AgentFactory } from '../agents/agent.js';
+import type { AriConnection, AriEvent, ExternalMediaFormat } from '../ari/types.js';
+import type { Logger } from '../log.js';
+import { CallSession, type CallOutcome, type CallSummary } from './call-session.js';
+import { CleanupStack } from './cleanup-stack.js';
+import type { EngineMetrics } from './engine-metrics.js';
+import type { SessionMedia, SessionVad } from './session-ports.js';
+
+/** An opened media endpoint, before Asterisk's address is known. */
+export interface OpenedMedia extends SessionMedia {
+  /** host:port for ExternalMedia's external_host. */
+  readonly externalHost: string;
+  setRemote(host: string, port: number): void;
+}
+
+export interface MediaFactory {
+  openMedia(format: ExternalMediaFormat, log: Logger): Promise<OpenedMedia>;
+  createVad(media: OpenedMedia, agentName: string): SessionVad;
+}
+
+export interface OverflowTarget {
+  context: string;
+  extension: string;
+}
+
+export interface CallControllerOptions {
+  ari: AriConnection;
+  media: MediaFactory;
+  agents: ReadonlyMap<string, AgentFactory>;
+  defaultAgent: string;
+  log: Logger;
+  metrics: EngineMetrics;
+  format?: ExternalMediaFormat;
+  /** Admission limit; callers past it go to `overflow` (a human queue) or get busy. */
+  maxCalls?: number;
+  overflow?: OverflowTarget | undefined;
+  /** Channel variable that selects the agent (set in the dialplan). */
+  agentVariable?: string;
+  onCallEnded?: (summary: CallSummary) => void;
+}
+
+interface ActiveCall {
+  channelId: string;
+  mediaChannelId: string;
+  setup: AbortController;
+  cleanup: CleanupStack;
+  session?: CallSession;
+  /** Set when Switchboard (not the caller) decided to end the call. */
+  outcome?: CallOutcome;
+  ending?: Promise<void>;
+}
+
+class SetupAborted extends Error {
+  override readonly name = 'SetupAborted';
+}
+
+export class CallController {
+  private readonly calls = new Map<string, ActiveCall>();
+  /** ExternalMedia channel id -> caller channel id. */
+  private readonly mediaChannels = new Map<string, string>();
+  private offEvent: (() => void) | undefined;
+  private offState: (() => void) | undefined;
+  private stopping = false;
+  private readonly log: Logger;
+  private readonly format: ExternalMediaFormat;
+  private readonly maxCalls: number;
+
+  constructor(private readonly opts: CallControllerOptions) {
+    this.log = opts.log.child({ component: 'calls' });
+    this.format = opts.format ?? 'ulaw';
+    this.maxCalls = opts.maxCalls ?? 250;
+    if (!opts.agents.has(opts.defaultAgent)) throw new Error(`default agent "${opts.defaultAgent}" is not registered`);
+  }
+
+  get activeCalls(): number {
+    return this.calls.size;
+  }
+
+  start(): void {
+    this.offEvent = this.opts.ari.onEvent((e) => this.onEvent(e));
+    this.offState = this.opts.ari.onStateChange((s) => {
+      if (s === 'reconnecting') this.opts.metrics.ariReconnects.inc();
+    });
+  }
+
+  /** Stop taking calls and end every call in progress. */
+  async stop(): Promise<void> {
+    this.stopping = true;
+    await Promise.all([...this.calls.values()].map((c) => this.endCall(c, 'shutdown')));
+    this.offEvent?.();
+    this.offState?.();
+  }
+
+  private onEvent(e: AriEvent): void {
+    switch (e.type) {
+      case 'StasisStart':
+        if (this.mediaChannels.has(e.channel.id) || e.channel.name.startsWith('UnicastRTP/')) return;
+        void this.admit(e.channel.id, e.channel.caller, e.args, e.channel.dialplan?.exten);
+        return;
+      case 'StasisEnd':
+      case 'ChannelDestroyed': {
+        const call = this.calls.get(e.channel.id);
+        if (call) {
+          void this.endCall(call, call.outcome ?? 'caller_hangup');
+          return;
+        }
+        const owner = this.mediaChannels.get(e.channel.id);
+        const ownerCall = owner ? this.calls.get(owner) : undefined;
+        if (ownerCall && !ownerCall.ending) {
+          this.log.warn({ callId: ownerCall.channelId }, 'media channel left unexpectedly; ending call');
+          ownerCall.outcome ??= 'failed';
+          void this.endCall(ownerCall, 'failed');
+        }
+        return;
+      }
+      case 'ChannelDtmfReceived':
+        this.calls.get(e.channel.id)?.session?.dtmf(e.digit);
+        return;
+      case 'ChannelHangupRequest':
+        return; // StasisEnd follows and does the work
+      case 'Unhandled':
+        if (e.known) {
+          this.opts.metrics.ariEventsIgnored.inc();
+        } else {
+          if (this.opts.metrics.ariEventsUnknown.get({ type: e.rawType }) === 0) {
+            this.log.warn({ eventType: e.rawType }, 'unexpected ARI event (further ones only counted)');
+          }
+          this.opts.metrics.ariEventsUnknown.inc({ type: e.rawType });
+        }
+        return;
+    }
+  }
+
+  private async admit(channelId: string, caller: { number: string; name: string }, args: string[], exten?: string): Promise<void> {
+    const log = this.log.child({ callId: channelId });
+    if (this.calls.has(channelId)) return;
+    if (this.stopping || this.calls.size >= this.maxCalls) {
+      const reason = this.stopping ? 'shutting_down' : 'capacity';
+      this.opts.metrics.callsRejected.inc({ reason });
+      log.warn({ reason, active: this.calls.size }, 'call not admitted');
+      await this.overflow(channelId, log);
+      return;
+    }
+    const call: ActiveCall = {
+      channelId,
+      mediaChannelId: `${channelId}-media`,
+      setup: new AbortController(),
+      cleanup: new CleanupStack((what, err) => log.warn({ what, err: errText(err) }, 'cleanup step failed')),
+    };
+    this.calls.set(channelId, call);
+    this.opts.metrics.callsActive.set(this.calls.size);
+    try {
+      await this.setUp(call, caller, args, exten, log);
+    } catch (err) {
+      if (err instanceof SetupAborted || call.setup.signal.aborted) {
+        log.info('caller left during setup');
+        await this.endCall(call, 'caller_hangup');
+        return;
+      }
+      const step = err instanceof SetupStepError ? err.step : 'unknown';
+      this.opts.metrics.setupFailures.inc({ step });
+      log.error({ step, err: errText(err) }, 'call setup failed');
+      call.outcome = 'failed';
+      await this.endCall(call, 'failed');
+    }
+  }
+
+  private async setUp(
+    call: ActiveCall,
+    caller: { number: string; name: string },
+    args: string[],
+    exten: string | undefined,
+    log: Logger,
+  ): Promise<void> {
+    const { ari } = this.opts;
+    const check = (): void => {
+      if (call.setup.signal.aborted) throw new SetupAborted();
+    };
+    const step = async <T>(name: string, fn: () => Promise<T>): Promise<T> => {
+      check();
+      try {
+        return await fn();
+      } catch (err) {
+        if (call.setup.signal.aborted) throw new SetupAborted();
+        throw new SetupStepError(name, err);
+      }
+    };
+
+    const agentName = await step('agent', async () => {
+      const fromVar = await ari.getChannelVar(call.channelId, this.opts.agentVariable ?? 'SWITCHBOARD_AGENT');
+      return (fromVar || args[0] || this.opts.defaultAgent).trim();
+    });
+    const factory = this.opts.agents.get(agentName);
+    if (!factory) throw new SetupStepError('agent', new Error(`unknown agent "${agentName}"`));
+
+    await step('answer', () => ari.answer(call.channelId));
+    const media = await step('rtp', () => this.opts.media.openMedia(this.format, log));
+    call.cleanup.push('rtp endpoint', () => media.close());
+
+    this.mediaChannels.set(call.mediaChannelId, call.channelId);
+    call.cleanup.push('media channel id', () => void this.mediaChannels.delete(call.mediaChannelId));
+    const em = await step('external_media', () =>
+      ari.externalMedia({ app: this.opts.ari.app, externalHost: media.externalHost, format: this.format, channelId: call.mediaChannelId }),
+    );
+    call.cleanup.push('external media channel', () => ari.hangup(em.channel.id));
+    if (em.asteriskRtp) media.setRemote(em.asteriskRtp.host, em.asteriskRtp.port);
+
+    const bridge = await step('bridge', () => ari.createBridge('mixing', `switchboard-${call.channelId}`));
+    call.cleanup.push('bridge', () => ari.destroyBridge(bridge.id));
+    await step('bridge_add', () => ari.addToBridge(bridge.id, [call.channelId, em.channel.id]));
+    check();
+
+    const info = { callId: call.channelId, channelId: call.channelId, caller, dialed: exten, agentName };
+    const session = new CallSession({
+      info,
+      media,
+      vad: this.opts.media.createVad(media, agentName),
+      agent: factory.create(info),
+      log,
+      metrics: this.opts.metrics,
+      hangupChannel: async (reason) => {
+        call.outcome ??= 'agent_hangup';
+        log.info({ reason }, 'agent hangs up');
+        await ari.hangup(call.channelId);
+      },
+    });
+    call.session = session;
+    session.start();
+    log.info({ agent: agentName, format: this.format }, 'call up');
+  }
+
+  private endCall(call: ActiveCall, outcome: CallOutcome): Promise<void> {
+    call.ending ??= (async () => {
+      call.setup.abort();
+      const summary = call.session ? await call.session.end(outcome) : undefined;
+      if (outcome !== 'caller_hangup') {
+        // The caller may have gone in the meantime; anything else is worth a log line.
+        await this.opts.ari.hangup(call.channelId).catch((err: unknown) => this.log.debug({ callId: call.channelId, err: errText(err) }, 'caller hangup'));
+      }
+      await call.cleanup.run();
+      this.calls.delete(call.channelId);
+      this.opts.metrics.callsActive.set(this.calls.size);
+      this.opts.metrics.callsTotal.inc({ outcome });
+      if (summary) {
+        this.log.info(
+          { callId: call.channelId, outcome, durationMs: Math.round(summary.durationMs), turns: summary.turns.length, bargeIns: summary.bargeIns.length },
+          'call ended',
+        );
+        this.opts.onCallEnded?.(summary);
+      }
+    })();
+    return call.ending;
+  }
+
+  private async overflow(channelId: string, log: Logger): Promise<void> {
+    const target = this.opts.overflow;
+    try {
+      if (target) {
+        await this.opts.ari.continueInDialplan(channelId, { context: target.context, extension: target.extension });
+      } else {
+        await this.opts.ari.hangup(channelId, 'congestion');
+      }
+    } catch (err) {
+      log.warn({ err: errText(err) }, 'overflow handling failed');
+    }
+  }
+}
+
+class SetupStepError extends Error {
+  override readonly name = 'SetupStepError';
+  constructor(
+    readonly step: string,
+    cause: unknown,
+  ) {
+    super(`${step}: ${errText(cause)}`, { cause });
+  }
+}
+
+function errText(err: unknown): string {
+  return err instanceof Error ? err.message : String(err);
+}

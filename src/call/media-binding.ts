@@ -1,0 +1,181 @@
+/**
+ * Binds the RTP endpoint and the Silero VAD pipeline to the session's ports. One VAD model
+ * (and batcher) is shared by every call; each call gets its own endpoint and VAD stream.
+ */
+import type { AudioFrame } from '../audio/frame.js';
+import { CallVad } from '../audio/vad/call-vad.js';
+import type { VadSampleRate } from '../audio/vad/silero-layout.js';
+import type { VadStreamSource } from '../audio/vad/silero-stream.js';
+import type { TurnDetectorConfig } from '../audio/vad/turn-detector.js';
+import type { ExternalMediaFormat } from '../ari/types.js';
+import type { Logger } from '../log.js';
+import { RtpEndpoint, type RtpEndpointStats } from '../rtp/endpoint.js';
+import { sharedMediaClock, type MediaClock } from '../rtp/media-clock.js';
+import type { PortRange } from '../rtp/udp-bind.js';
+import type { Utterance } from '../rtp/pacer.js';
+import type { MediaFactory, OpenedMedia } from './call-controller.js';
+import type { EngineMetrics } from './engine-metrics.js';
+import type { PlayoutHandle, SessionVad } from './session-ports.js';
+
+export interface RtpMediaFactoryOptions {
+  vadSource: VadStreamSource;
+  metrics: EngineMetrics;
+  /** Address the RTP endpoints bind to and advertise to Asterisk. */
+  rtpHost?: string;
+  advertisedHost?: string;
+  rtpPorts?: PortRange;
+  clock?: MediaClock;
+  /** VAD / turn-taking settings per agent name (falls back to `defaultTurn`). */
+  turnFor?: (agentName: string) => Partial<TurnDetectorConfig> | undefined;
+  defaultTurn?: Partial<TurnDetectorConfig>;
+}
+
+/** Inbound gap after which silence is synthesised for VAD and the utterance buffer. */
+const SILENCE_AFTER_MS = 60;
+/** Most synthetic frames fed at once (a stalled event loop must not cause a burst). */
+const MAX_FILL_FRAMES = 10;
+
+/** A session's media: an RtpEndpoint seen through the SessionMedia port. */
+class RtpSessionMedia implements OpenedMedia {
+  private frameHandler: ((frame: AudioFrame, arrivalMs: number) => void) | undefined;
+  private talkspurtHandler: ((at: number) => void) | undefined;
+  private readonly waiting = new Map<string, (u: Utterance) => void>();
+  private nextId = 0;
+  /** Arrival of the last frame from the network; 0 until the first packet. */
+  private lastRealFrameAt = 0;
+  /** Wall time up to which the session has been fed audio (real or synthetic). */
+  private lastFedAt = 0;
+  private readonly silenceFrame: AudioFrame;
+  private readonly leaveClock: () => void;
+  syntheticSilenceFrames = 0;
+
+  constructor(
+    readonly endpoint: RtpEndpoint,
+    clock: MediaClock,
+    private readonly log: Logger,
+    private readonly onClose: (stats: RtpEndpointStats, syntheticSilenceFrames: number) => void,
+  ) {
+    this.silenceFrame = { samples: new Int16Array(endpoint.codec.samplesPer20ms), sampleRate: this.sampleRate };
+    this.leaveClock = clock.register((tick) => this.fillSilence(tick.firedMs));
+    endpoint.setHandlers({
+      audio: (f) => {
+        this.lastRealFrameAt = f.arrivalMs;
+        this.lastFedAt = f.arrivalMs;
+        this.frameHandler?.(f, f.arrivalMs);
+      },
+      talkspurtStart: (e) => this.talkspurtHandler?.(e.sentAtMs),
+      utteranceDone: (u) => {
+        const resolve = this.waiting.get(u.id);
+        if (resolve) {
+          this.waiting.delete(u.id);
+          resolve(u);
+        }
+      },
+      error: (err) => this.log.warn({ err }, 'RTP endpoint error'),
+    });
+  }
+
+  /**
+   * A caller whose phone stops sending RTP (silence suppression, or a SIP client that only
+   * streams while it has audio) would otherwise never reach end of turn: once packets have
+   * been missing for SILENCE_AFTER_MS, feed silence in real time, one 20 ms frame per tick,
+   * until packets flow again.
+   */
+  private fillSilence(now: number): void {
+    if (this.lastRealFrameAt === 0 || now - this.lastRealFrameAt < SILENCE_AFTER_MS) return;
+    // Cover the whole gap, so audio time keeps pace with wall time for the end-of-turn timer.
+    const due = Math.min(MAX_FILL_FRAMES, Math.floor((now - this.lastFedAt) / 20));
+    for (let i = 0; i < due; i++) {
+      this.syntheticSilenceFrames++;
+      this.lastFedAt += 20;
+      this.frameHandler?.(this.silenceFrame, now);
+    }
+    if (now - this.lastFedAt > 20 * MAX_FILL_FRAMES) this.lastFedAt = now; // after a stall
+  }
+
+  get sampleRate(): OpenedMedia['sampleRate'] {
+    return this.endpoint.codec.sampleRate;
+  }
+
+  get externalHost(): string {
+    return this.endpoint.externalHost;
+  }
+
+  get busy(): boolean {
+    return this.endpoint.pacer.busy;
+  }
+
+  setRemote(host: string, port: number): void {
+    this.endpoint.setRemote(host, port);
+  }
+
+  onFrame(handler: (frame: AudioFrame, arrivalMs: number) => void): void {
+    this.frameHandler = handler;
+  }
+
+  onTalkspurtStart(handler: (at: number) => void): void {
+    this.talkspurtHandler = handler;
+  }
+
+  play(frame: AudioFrame): PlayoutHandle {
+    const id = `u${++this.nextId}`;
+    const done = new Promise<Utterance>((resolve) => this.waiting.set(id, resolve)).then((u) => ({
+      completed: u.state === 'played',
+      playedMs: u.playedMs,
+      droppedMs: u.droppedMs,
+    }));
+    this.endpoint.play(frame, id);
+    return { done };
+  }
+
+  clear(): { droppedMs: number; lastPacketAt: number | undefined } {
+    const r = this.endpoint.clear();
+    return { droppedMs: r.droppedMs, lastPacketAt: r.lastSentAtMs };
+  }
+
+  async close(): Promise<void> {
+    if (this.endpoint.closed) return;
+    this.leaveClock();
+    this.endpoint.clear();
+    const stats = this.endpoint.stats();
+    await this.endpoint.close();
+    // Anything still waiting was cut by the close.
+    for (const [id, resolve] of this.waiting) {
+      resolve({ id, state: 'cleared', enqueuedMs: 0, playedMs: 0, droppedMs: 0, firstSentAtMs: undefined, lastSentAtMs: undefined });
+    }
+    this.waiting.clear();
+    this.onClose(stats, this.syntheticSilenceFrames);
+  }
+}
+
+export function createRtpMediaFactory(opts: RtpMediaFactoryOptions): MediaFactory & { readonly openEndpoints: number } {
+  let open = 0;
+  const clock = opts.clock ?? sharedMediaClock;
+  const recordStats = (stats: RtpEndpointStats, syntheticSilenceFrames: number): void => {
+    open--;
+    if (syntheticSilenceFrames > 0) opts.metrics.syntheticSilence.inc(undefined, syntheticSilenceFrames);
+    for (const [reason, n] of Object.entries(stats.dropped)) if (n > 0) opts.metrics.rtpDropped.inc({ reason }, n);
+    if (stats.jitter.concealed > 0) opts.metrics.rtpConcealed.inc(undefined, stats.jitter.concealed);
+  };
+  return {
+    get openEndpoints() {
+      return open;
+    },
+    async openMedia(format: ExternalMediaFormat, log: Logger): Promise<OpenedMedia> {
+      const endpoint = await RtpEndpoint.open({
+        codec: format,
+        host: opts.rtpHost ?? '127.0.0.1',
+        ...(opts.advertisedHost ? { advertisedHost: opts.advertisedHost } : {}),
+        port: opts.rtpPorts ?? 0,
+        clock,
+      });
+      open++;
+      return new RtpSessionMedia(endpoint, clock, log, recordStats);
+    },
+    createVad(media: OpenedMedia, agentName: string): SessionVad {
+      const sampleRate = media.sampleRate as VadSampleRate;
+      const vad = new CallVad(opts.vadSource, { sampleRate, turn: { ...opts.defaultTurn, ...opts.turnFor?.(agentName) } });
+      return vad;
+    },
+  };
+}

@@ -1,0 +1,38 @@
+/**
+ * What a CallSession needs from the media edge and from VAD. The RTP endpoint and the
+ * Silero pipeline are bound to these in media-binding.ts; the session knows nothing else.
+ * All times are performance.now() milliseconds.
+ */
+import type { AudioFrame, SampleRate } from '../audio/frame.js';
+
+export interface PlayoutHandle {
+  /** Resolves when this item has been fully sent or was cut by clear(). */
+  readonly done: Promise<{ completed: boolean; playedMs: number; droppedMs: number }>;
+}
+
+export interface SessionMedia {
+  /** Rate of PCM the media edge accepts and emits (the codec's rate). */
+  readonly sampleRate: SampleRate;
+  /** Inbound decoded audio, in arrival order, with the arrival time of its packet. */
+  onFrame(handler: (frame: AudioFrame, arrivalMs: number) => void): void;
+  /** Queue audio at `sampleRate` for paced output as one playout item. */
+  play(frame: AudioFrame): PlayoutHandle;
+  /** Drop everything queued now; nothing more is sent after the current tick. */
+  clear(): { droppedMs: number; lastPacketAt: number | undefined };
+  /** Called with the send time of the first packet of each talkspurt. */
+  onTalkspurtStart(handler: (at: number) => void): void;
+  /** True while audio is queued or being sent. */
+  readonly busy: boolean;
+  close(): Promise<void>;
+}
+
+export type VadEvent =
+  | { type: 'speech_start'; onsetAt: number; decidedAt: number }
+  | { type: 'speech_end'; lastSpeechAt: number; decidedAt: number };
+
+export interface SessionVad {
+  push(frame: AudioFrame, arrivalMs: number): void;
+  onEvent(handler: (e: VadEvent) => void): void;
+  readonly endOfTurnSilenceMs: number;
+  close(): void;
+}

@@ -1,0 +1,237 @@
+/**
+ * Offline test speech: espeak-ng (or flite) -> WAV -> PCM16 -> the engine's resampler ->
+ * AudioFrame, plus helpers to compose speech, silence and noise into one clip whose true
+ * speech boundaries are known, and to cut it into RTP-sized packets.
+ */
+import { execFile } from 'node:child_process';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { isSampleRate, type AudioFrame, type SampleRate } from '../../src/audio/frame.js';
+import { resampleFrame } from '../../src/audio/resampler.js';
+
+const run = promisify(execFile);
+
+export interface WavPcm {
+  /** Mono PCM16 (multi-channel files are averaged). */
+  samples: Int16Array;
+  sampleRate: number;
+  channels: number;
+}
+
+/**
+ * Parse a RIFF/WAVE file holding 16-bit PCM: walks the chunk list (fmt, LIST, fact, ...)
+ * instead of assuming a 44-byte header, honours odd-size chunk padding, and tolerates the
+ * 0 / 0xFFFFFFFF data sizes streaming writers leave behind.
+ */
+export function parseWav(buf: Buffer): WavPcm {
+  if (buf.length < 12 || buf.toString('ascii', 0, 4) !== 'RIFF' || buf.toString('ascii', 8, 12) !== 'WAVE') {
+    throw new Error('not a RIFF/WAVE file');
+  }
+  let fmt: { format: number; channels: number; sampleRate: number; bits: number } | undefined;
+  let off = 12;
+  while (off + 8 <= buf.length) {
+    const id = buf.toString('ascii', off, off + 4);
+    const declared = buf.readUInt32LE(off + 4);
+    const body = off + 8;
+    if (id === 'fmt ') {
+      let format = buf.readUInt16LE(body);
+      if (format === 0xfffe && declared >= 40) format = buf.readUInt16LE(body + 24); // extensible: sub-format GUID
+      fmt = {
+        format,
+        channels: buf.readUInt16LE(body + 2),
+        sampleRate: buf.readUInt32LE(body + 4),
+        bits: buf.readUInt16LE(body + 14),
+      };
+    } else if (id === 'data') {
+      if (!fmt) throw new Error('WAV data chunk before fmt chunk');
+      if (fmt.format !== 1 || fmt.bits !== 16) {
+        throw new Error(`unsupported WAV encoding: format ${fmt.format}, ${fmt.bits} bits (want 16-bit PCM)`);
+      }
+      const available = buf.length - body;
+      const size = declared === 0 || declared > available ? available : declared;
+      const frameBytes = 2 * fmt.channels;
+      const frames = Math.floor(size / frameBytes);
+      const samples = new Int16Array(frames);
+      for (let i = 0; i < frames; i++) {
+        let acc = 0;
+        for (let c = 0; c < fmt.channels; c++) acc += buf.readInt16LE(body + i * frameBytes + 2 * c);
+        samples[i] = Math.round(acc / fmt.channels);
+      }
+      return { samples, sampleRate: fmt.sampleRate, channels: fmt.channels };
+    }
+    off = body + declared + (declared % 2);
+  }
+  throw new Error('WAV file has no data chunk');
+}
+
+export type TtsEngine = 'espeak-ng' | 'flite';
+
+export interface SynthOptions {
+  engine?: TtsEngine;
+  /** espeak-ng voice (default "en-us") or flite voice (default "slt"). */
+  voice?: string;
+  /** espeak-ng speaking rate, words per minute (default 160). */
+  wpm?: number;
+}
+
+const synthCache = new Map<string, Promise<AudioFrame>>();
+
+/** Speak `text` offline at the engine's native rate (espeak-ng: 22050 Hz). Cached per text. */
+export function synthesize(text: string, options: SynthOptions = {}): Promise<AudioFrame> {
+  const engine = options.engine ?? 'espeak-ng';
+  const key = JSON.stringify([engine, options.voice, options.wpm, text]);
+  let p = synthCache.get(key);
+  if (!p) {
+    p = synthesizeUncached(text, engine, options);
+    synthCache.set(key, p);
+    p.catch(() => synthCache.delete(key));
+  }
+  return p;
+}
+
+async function synthesizeUncached(text: string, engine: TtsEngine, options: SynthOptions): Promise<AudioFrame> {
+  const dir = await mkdtemp(join(tmpdir(), 'sb-speech-'));
+  const wav = join(dir, 'speech.wav');
+  try {
+    if (engine === 'espeak-ng') {
+      await run('espeak-ng', ['-v', options.voice ?? 'en-us', '-s', String(options.wpm ?? 160), '-w', wav, text]);
+    } else {
+      await run('flite', ['-voice', options.voice ?? 'slt', '-t', text, '-o', wav]);
+    }
+    const pcm = parseWav(await readFile(wav));
+    if (!isSampleRate(pcm.sampleRate)) throw new Error(`${engine} produced ${pcm.sampleRate} Hz, not a SampleRate`);
+    return { samples: pcm.samples, sampleRate: pcm.sampleRate };
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+/** Speak `text` and convert it to `rate` with the engine's own resampler. */
+export async function speechAt(text: string, rate: SampleRate, options: SynthOptions = {}): Promise<AudioFrame> {
+  return resampleFrame(await synthesize(text, options), rate);
+}
+
+/** Deterministic white noise at `dbfs` RMS (uniform, seeded). */
+export function whiteNoise(rate: SampleRate, ms: number, dbfs: number, seed = 1): AudioFrame {
+  const n = Math.round((rate * ms) / 1000);
+  const rms = 32768 * 10 ** (dbfs / 20);
+  const peak = rms * Math.sqrt(3); // uniform on [-a, a] has RMS a / sqrt(3)
+  let state = seed >>> 0 || 1;
+  const samples = new Int16Array(n);
+  for (let i = 0; i < n; i++) {
+    // xorshift32
+    state ^= state << 13;
+    state >>>= 0;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    state >>>= 0;
+    samples[i] = Math.round((state / 4294967296) * 2 * peak - peak);
+  }
+  return { samples, sampleRate: rate };
+}
+
+/**
+ * Where the sound actually is: first and last 10 ms block whose RMS is above `floorDbfs`,
+ * in ms from the start of the frame. Undefined when the whole frame is below the floor.
+ * TTS pads with digital silence, so the default -60 dBFS floor keeps quiet fricatives
+ * (the "th" of "thank" is about -52 dBFS at 8 kHz).
+ */
+export function voicedExtent(frame: AudioFrame, floorDbfs = -60): { startMs: number; endMs: number } | undefined {
+  const block = Math.round(frame.sampleRate / 100);
+  const floor = (32768 * 10 ** (floorDbfs / 20)) ** 2;
+  let first = -1;
+  let last = -1;
+  for (let b = 0; b * block < frame.samples.length; b++) {
+    const end = Math.min(frame.samples.length, (b + 1) * block);
+    let acc = 0;
+    for (let i = b * block; i < end; i++) acc += (frame.samples[i] as number) ** 2;
+    if (acc / (end - b * block) > floor) {
+      if (first < 0) first = b;
+      last = b;
+    }
+  }
+  if (first < 0) return undefined;
+  const ms = (sample: number): number => (Math.min(sample, frame.samples.length) * 1000) / frame.sampleRate;
+  return { startMs: ms(first * block), endMs: ms((last + 1) * block) };
+}
+
+export type ClipPart =
+  /** Speech, trimmed to its voiced extent unless `keepPadding` (TTS adds silence around it). */
+  | { kind: 'speech'; text: string; options?: SynthOptions; keepPadding?: boolean }
+  | { kind: 'silence'; ms: number }
+  | { kind: 'noise'; ms: number; dbfs: number; seed?: number };
+
+export interface ClipSegment {
+  kind: ClipPart['kind'];
+  /** Position of the part in the clip, ms. */
+  startMs: number;
+  endMs: number;
+  /** Speech parts: where the voice itself starts and ends in the clip (TTS pads with silence). */
+  voiceStartMs?: number;
+  voiceEndMs?: number;
+}
+
+export interface ComposedClip {
+  frame: AudioFrame;
+  segments: ClipSegment[];
+  /** The speech parts' voiced extents, in clip order. */
+  speech: Array<{ startMs: number; endMs: number }>;
+}
+
+/** Concatenate speech, silence and noise at `rate`, recording where each part landed. */
+export async function composeClip(rate: SampleRate, parts: readonly ClipPart[]): Promise<ComposedClip> {
+  const pieces: AudioFrame[] = [];
+  const segments: ClipSegment[] = [];
+  let at = 0;
+  for (const part of parts) {
+    let piece: AudioFrame;
+    let voice: { startMs: number; endMs: number } | undefined;
+    if (part.kind === 'speech') {
+      piece = await speechAt(part.text, rate, part.options);
+      voice = voicedExtent(piece);
+      if (!voice) throw new Error(`synthesized "${part.text}" is silent`);
+      if (!part.keepPadding) {
+        const from = Math.round((voice.startMs * rate) / 1000);
+        const to = Math.round((voice.endMs * rate) / 1000);
+        piece = { samples: piece.samples.slice(from, to), sampleRate: rate };
+        voice = { startMs: 0, endMs: ((to - from) * 1000) / rate };
+      }
+    } else if (part.kind === 'silence') {
+      piece = { samples: new Int16Array(Math.round((rate * part.ms) / 1000)), sampleRate: rate };
+    } else {
+      piece = whiteNoise(rate, part.ms, part.dbfs, part.seed);
+    }
+    const startMs = (at * 1000) / rate;
+    const endMs = ((at + piece.samples.length) * 1000) / rate;
+    const seg: ClipSegment = { kind: part.kind, startMs, endMs };
+    if (voice) {
+      seg.voiceStartMs = startMs + voice.startMs;
+      seg.voiceEndMs = startMs + voice.endMs;
+    }
+    segments.push(seg);
+    pieces.push(piece);
+    at += piece.samples.length;
+  }
+  const samples = new Int16Array(at);
+  let off = 0;
+  for (const p of pieces) {
+    samples.set(p.samples, off);
+    off += p.samples.length;
+  }
+  const speech = segments
+    .filter((s) => s.kind === 'speech')
+    .map((s) => ({ startMs: s.voiceStartMs as number, endMs: s.voiceEndMs as number }));
+  return { frame: { samples, sampleRate: rate }, segments, speech };
+}
+
+/** Cut a frame into consecutive packets of `ms` (the last one may be shorter). */
+export function packetize(frame: AudioFrame, ms = 20): AudioFrame[] {
+  const size = Math.round((frame.sampleRate * ms) / 1000);
+  const out: AudioFrame[] = [];
+  for (let off = 0; off < frame.samples.length; off += size) {
+    out.push({ samples: frame.samples.subarray(off, off + size), sampleRate: frame.sampleRate });
+  }
+  return out;
+}
