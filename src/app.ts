@@ -20,6 +20,8 @@ import { createRtpMediaFactory } from './call/media-binding.js';
 import { createLogger, type Logger } from './log.js';
 import { MetricsRegistry } from './metrics/registry.js';
 import { loadPbxConnection } from './pbx/connection.js';
+import type { LatencyHistogram } from './rtp/histogram.js';
+import { sharedMediaClock } from './rtp/media-clock.js';
 
 export interface AriCredentials {
   url: string;
@@ -59,6 +61,8 @@ export interface RunningSwitchboard {
   readonly httpUrl: string | undefined;
   /** RTP endpoints currently open (0 after every call has ended). */
   openEndpoints(): number;
+  /** Listeners on the shared media clock (0 when no call is up: no timer left running). */
+  clockListeners(): number;
   stop(): Promise<void>;
 }
 
@@ -72,6 +76,10 @@ export async function startSwitchboard(opts: SwitchboardOptions): Promise<Runnin
   const model = await SileroVadModel.load();
   const batcher = new VadBatcher(model);
   const media = createRtpMediaFactory({ vadSource: batcher, metrics, ...(opts.turn ? { defaultTurn: opts.turn } : {}) });
+  const asQuantiles = (h: LatencyHistogram) => () => ({ count: h.count, sum: h.mean * h.count, quantile: (q: number) => h.percentile(q * 100) });
+  registry.quantileView('switchboard_rtp_send_deviation_ms', 'Outbound RTP: |send time - scheduled time| per packet (ended calls)', asQuantiles(media.pacing.sendDeviation));
+  registry.quantileView('switchboard_rtp_interval_jitter_ms', 'Outbound RTP: |packet interval - 20 ms| within talkspurts (ended calls)', asQuantiles(media.pacing.intervalJitter));
+  registry.quantileView('switchboard_media_clock_lateness_ms', 'Shared 20 ms media clock: tick lateness', asQuantiles(sharedMediaClock.stats.lateness));
   const ari = await connectAri({
     url: opts.ari.url,
     username: opts.ari.username,
@@ -89,7 +97,7 @@ export async function startSwitchboard(opts: SwitchboardOptions): Promise<Runnin
     metrics,
     ...(opts.format ? { format: opts.format } : {}),
     ...(opts.maxCalls ? { maxCalls: opts.maxCalls } : {}),
-    overflow: opts.overflow,
+    overflow: opts.overflow ?? { context: 'switchboard-handoff', extension: 'queue' },
     ...(opts.onCallEnded ? { onCallEnded: opts.onCallEnded } : {}),
   });
   controller.start();
@@ -125,6 +133,7 @@ export async function startSwitchboard(opts: SwitchboardOptions): Promise<Runnin
     registry,
     httpUrl,
     openEndpoints: () => media.openEndpoints,
+    clockListeners: () => sharedMediaClock.listenerCount,
     async stop() {
       await controller.stop();
       await ari.close();

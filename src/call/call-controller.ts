@@ -57,6 +57,8 @@ interface ActiveCall {
   ending?: Promise<void>;
 }
 
+const MEDIA_STASIS_TIMEOUT_MS = 5000;
+
 class SetupAborted extends Error {
   override readonly name = 'SetupAborted';
 }
@@ -65,6 +67,8 @@ export class CallController {
   private readonly calls = new Map<string, ActiveCall>();
   /** ExternalMedia channel id -> caller channel id. */
   private readonly mediaChannels = new Map<string, string>();
+  /** ExternalMedia channels created but not yet in Stasis: resolves when their StasisStart arrives. */
+  private readonly mediaInStasis = new Map<string, () => void>();
   private offEvent: (() => void) | undefined;
   private offState: (() => void) | undefined;
   private stopping = false;
@@ -101,7 +105,10 @@ export class CallController {
   private onEvent(e: AriEvent): void {
     switch (e.type) {
       case 'StasisStart':
-        if (this.mediaChannels.has(e.channel.id) || e.channel.name.startsWith('UnicastRTP/')) return;
+        if (this.mediaChannels.has(e.channel.id) || e.channel.name.startsWith('UnicastRTP/')) {
+          this.mediaInStasis.get(e.channel.id)?.();
+          return;
+        }
         void this.admit(e.channel.id, e.channel.caller, e.args, e.channel.dialplan?.exten);
         return;
       case 'StasisEnd':
@@ -206,11 +213,18 @@ export class CallController {
 
     this.mediaChannels.set(call.mediaChannelId, call.channelId);
     call.cleanup.push('media channel id', () => void this.mediaChannels.delete(call.mediaChannelId));
+    // The REST answer can arrive before the new channel has entered Stasis; a bridge refuses
+    // it until then ("Channel not in Stasis application"), so wait for its StasisStart too.
+    const inStasis = this.waitForStasis(call.mediaChannelId, call.setup.signal);
+    // Observed below; until then a rejection (setup aborted early) must not count as unhandled.
+    inStasis.catch(() => undefined);
+    call.cleanup.push('media stasis waiter', () => void this.mediaInStasis.delete(call.mediaChannelId));
     const em = await step('external_media', () =>
       ari.externalMedia({ app: this.opts.ari.app, externalHost: media.externalHost, format: this.format, channelId: call.mediaChannelId }),
     );
     call.cleanup.push('external media channel', () => ari.hangup(em.channel.id));
     if (em.asteriskRtp) media.setRemote(em.asteriskRtp.host, em.asteriskRtp.port);
+    await step('external_media_stasis', () => inStasis);
 
     const bridge = await step('bridge', () => ari.createBridge('mixing', `switchboard-${call.channelId}`));
     call.cleanup.push('bridge', () => ari.destroyBridge(bridge.id));
@@ -234,6 +248,23 @@ export class CallController {
     call.session = session;
     session.start();
     log.info({ agent: agentName, format: this.format }, 'call up');
+  }
+
+  /** Resolves when `channelId` enters Stasis; rejects after MEDIA_STASIS_TIMEOUT_MS or on abort. */
+  private waitForStasis(channelId: string, signal: AbortSignal): Promise<void> {
+    return new Promise<void>((resolve, reject) => {
+      const timer = setTimeout(() => done(new Error(`no StasisStart within ${MEDIA_STASIS_TIMEOUT_MS} ms`)), MEDIA_STASIS_TIMEOUT_MS);
+      const onAbort = (): void => done(new SetupAborted());
+      const done = (err?: Error): void => {
+        clearTimeout(timer);
+        signal.removeEventListener('abort', onAbort);
+        this.mediaInStasis.delete(channelId);
+        if (err) reject(err);
+        else resolve();
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.mediaInStasis.set(channelId, () => done());
+    });
   }
 
   private endCall(call: ActiveCall, outcome: CallOutcome): Promise<void> {

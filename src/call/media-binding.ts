@@ -10,6 +10,7 @@ import type { TurnDetectorConfig } from '../audio/vad/turn-detector.js';
 import type { ExternalMediaFormat } from '../ari/types.js';
 import type { Logger } from '../log.js';
 import { RtpEndpoint, type RtpEndpointStats } from '../rtp/endpoint.js';
+import { LatencyHistogram } from '../rtp/histogram.js';
 import { sharedMediaClock, type MediaClock } from '../rtp/media-clock.js';
 import type { PortRange } from '../rtp/udp-bind.js';
 import type { Utterance } from '../rtp/pacer.js';
@@ -53,7 +54,7 @@ class RtpSessionMedia implements OpenedMedia {
     readonly endpoint: RtpEndpoint,
     clock: MediaClock,
     private readonly log: Logger,
-    private readonly onClose: (stats: RtpEndpointStats, syntheticSilenceFrames: number) => void,
+    private readonly onClose: (endpoint: RtpEndpoint, stats: RtpEndpointStats, syntheticSilenceFrames: number) => void,
   ) {
     this.silenceFrame = { samples: new Int16Array(endpoint.codec.samplesPer20ms), sampleRate: this.sampleRate };
     this.leaveClock = clock.register((tick) => this.fillSilence(tick.firedMs));
@@ -144,15 +145,26 @@ class RtpSessionMedia implements OpenedMedia {
       resolve({ id, state: 'cleared', enqueuedMs: 0, playedMs: 0, droppedMs: 0, firstSentAtMs: undefined, lastSentAtMs: undefined });
     }
     this.waiting.clear();
-    this.onClose(stats, this.syntheticSilenceFrames);
+    this.onClose(this.endpoint, stats, this.syntheticSilenceFrames);
   }
 }
 
-export function createRtpMediaFactory(opts: RtpMediaFactoryOptions): MediaFactory & { readonly openEndpoints: number } {
+export interface RtpMediaFactory extends MediaFactory {
+  readonly openEndpoints: number;
+  /** Outbound pacing of every ended call, merged: |send - schedule| and interval jitter. */
+  readonly pacing: { sendDeviation: LatencyHistogram; intervalJitter: LatencyHistogram };
+}
+
+export function createRtpMediaFactory(opts: RtpMediaFactoryOptions): RtpMediaFactory {
   let open = 0;
   const clock = opts.clock ?? sharedMediaClock;
-  const recordStats = (stats: RtpEndpointStats, syntheticSilenceFrames: number): void => {
+  const pacing = { sendDeviation: new LatencyHistogram(), intervalJitter: new LatencyHistogram() };
+  const recordStats = (endpoint: RtpEndpoint, stats: RtpEndpointStats, syntheticSilenceFrames: number): void => {
     open--;
+    pacing.sendDeviation.merge(endpoint.pacer.stats.sendDeviation);
+    pacing.intervalJitter.merge(endpoint.pacer.stats.intervalJitter);
+    opts.metrics.rtpPacketsIn.inc(undefined, stats.packetsIn);
+    opts.metrics.rtpPacketsOut.inc(undefined, stats.packetsOut);
     if (syntheticSilenceFrames > 0) opts.metrics.syntheticSilence.inc(undefined, syntheticSilenceFrames);
     for (const [reason, n] of Object.entries(stats.dropped)) if (n > 0) opts.metrics.rtpDropped.inc({ reason }, n);
     if (stats.jitter.concealed > 0) opts.metrics.rtpConcealed.inc(undefined, stats.jitter.concealed);
@@ -161,6 +173,7 @@ export function createRtpMediaFactory(opts: RtpMediaFactoryOptions): MediaFactor
     get openEndpoints() {
       return open;
     },
+    pacing,
     async openMedia(format: ExternalMediaFormat, log: Logger): Promise<OpenedMedia> {
       const endpoint = await RtpEndpoint.open({
         codec: format,
@@ -175,7 +188,18 @@ export function createRtpMediaFactory(opts: RtpMediaFactoryOptions): MediaFactor
     createVad(media: OpenedMedia, agentName: string): SessionVad {
       const sampleRate = media.sampleRate as VadSampleRate;
       const vad = new CallVad(opts.vadSource, { sampleRate, turn: { ...opts.defaultTurn, ...opts.turnFor?.(agentName) } });
-      return vad;
+      return {
+        push: (frame, at) => vad.push(frame, at),
+        onEvent: (handler) => void vad.onEvent(handler),
+        get endOfTurnSilenceMs() {
+          return vad.endOfTurnSilenceMs;
+        },
+        close: () => {
+          opts.metrics.vadWindows.inc(undefined, vad.stats.windowsProcessed);
+          if (vad.stats.windowsDropped > 0) opts.metrics.vadWindowsDropped.inc(undefined, vad.stats.windowsDropped);
+          vad.close();
+        },
+      };
     },
   };
 }

@@ -128,10 +128,25 @@ export class MetricsRegistry {
     return this.register(new Summary(name, help, window));
   }
 
+  /** A summary whose quantiles come from `source` at scrape time (e.g. a histogram kept elsewhere). */
+  quantileView(name: string, help: string, source: () => { count: number; sum: number; quantile(q: number): number }): void {
+    this.register({
+      name,
+      help,
+      render: () => {
+        const src = source();
+        const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} summary`];
+        for (const q of [0.5, 0.95, 0.99]) lines.push(`${name}{quantile="${q}"} ${src.count > 0 ? src.quantile(q) : 'NaN'}`);
+        lines.push(`${name}_sum ${src.sum}`, `${name}_count ${src.count}`);
+        return lines;
+      },
+    });
+  }
+
   private register<M extends Metric>(m: M): M {
     const existing = this.metrics.get(m.name);
     if (existing) {
-      if (existing.constructor !== m.constructor) throw new Error(`metric ${m.name} registered twice with different types`);
+      if (existing.constructor !== m.constructor || existing.constructor === Object) throw new Error(`metric ${m.name} registered twice with different types`);
       return existing as M;
     }
     this.metrics.set(m.name, m);

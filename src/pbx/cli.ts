@@ -4,6 +4,7 @@
 import { spawn } from 'node:child_process';
 import { parseArgs } from 'node:util';
 import { stat } from 'node:fs/promises';
+import { resolve } from 'node:path';
 import type { CliCommand } from '../cli/main.js';
 import { pbxDown, pbxLogPath, pbxStatus, pbxUp, tailFile, type PbxStatus } from './instance.js';
 import { PORT_ENV, INSTANCE_ENV, type PbxPortOptions } from './options.js';
@@ -23,6 +24,7 @@ Options:
   --rtp-start N       first RTP port          ($${PORT_ENV.rtpStart}, default 10000)
   --rtp-end N         last RTP port           ($${PORT_ENV.rtpEnd}, default 14999)
   --timeout SECONDS   up: how long to wait for ARI (default 90)
+  --config-dir DIR    up: load this Asterisk configuration instead of asterisk-config/
   --json              up/down/status: print JSON on stdout
   -q, --quiet         no progress messages
 
@@ -72,6 +74,7 @@ export const pbxCommand: CliCommand = {
           'rtp-start': { type: 'string' },
           'rtp-end': { type: 'string' },
           timeout: { type: 'string' },
+          'config-dir': { type: 'string' },
           json: { type: 'boolean', default: false },
           quiet: { type: 'boolean', short: 'q', default: false },
           follow: { type: 'boolean', short: 'f', default: false },
@@ -101,7 +104,12 @@ export const pbxCommand: CliCommand = {
       switch (sub) {
         case 'up': {
           const timeout = intFlag('timeout', v.timeout);
-          const r = await pbxUp({ ...common, ...ports, ...(timeout !== undefined ? { startTimeoutMs: timeout * 1000 } : {}) });
+          const r = await pbxUp({
+            ...common,
+            ...ports,
+            ...(timeout !== undefined ? { startTimeoutMs: timeout * 1000 } : {}),
+            ...(v['config-dir'] !== undefined ? { configSource: resolve(v['config-dir']) } : {}),
+          });
           for (const m of r.startupMessages) process.stderr.write(`pbx: asterisk: ${m}\n`);
           if (v.json) {
             console.log(JSON.stringify({ ...r.status, already_running: r.alreadyRunning, rootfs_built: r.rootfsBuilt, timings_ms: r.timings }, null, 2));

@@ -10,4 +10,5 @@ export type { RootfsInfo, RootfsStamp, RootfsSpec } from './rootfs.js';
 export { instancePaths, cacheRoot, rootfsPath, credentialsPath, stateDirectory, ASTERISK_CONFIG_DIR, REPO_ROOT } from './paths.js';
 export type { InstancePaths } from './paths.js';
 export { instanceProcesses, processesInRoot, socketsOf } from './proc.js';
+export { busyPorts, tcpPortFree, udpPortFree } from './net.js';
 export type { ProcInfo, SocketInfo } from './proc.js';

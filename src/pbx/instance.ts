@@ -11,8 +11,6 @@ import { spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
 import { chmod, chown, mkdir, readFile, rename, rm, stat, writeFile, open } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { createServer } from 'node:net';
-import { createSocket } from 'node:dgram';
 import { join } from 'node:path';
 import { run, sleep } from './exec.js';
 import { withLock } from './lock.js';
@@ -34,6 +32,7 @@ import {
 import { ensureCredentials, readCredentials, storedPorts, type PbxCredentials } from './secrets.js';
 import { installConfig } from './config-render.js';
 import { ensureRootfs, readStamp } from './rootfs.js';
+import { busyPorts } from './net.js';
 import { instanceProcesses, isAlive, readProc, type ProcInfo } from './proc.js';
 import { connectionFromCredentials, type PbxConnection } from './connection.js';
 
@@ -64,6 +63,8 @@ export interface PbxUpOptions extends PbxCommonOptions, PbxPortOptions {
   startTimeoutMs?: number;
   /** Time limit for building the rootfs (default 15 min). */
   buildTimeoutMs?: number;
+  /** Configuration to load instead of the repository's asterisk-config/ (trying changes). */
+  configSource?: string;
 }
 
 export interface PbxUpResult {
@@ -104,6 +105,8 @@ const CHROOT_ENV = {
   LANG: 'C.UTF-8',
   TERM: 'dumb',
 };
+
+const LOG_ROTATE_BYTES = 32 * 1024 * 1024;
 
 const CLOSE_FDS_AND_EXEC =
   'for p in /proc/$$/fd/*; do n=${p##*/}; if [ "$n" -gt 2 ]; then eval "exec $n>&-" 2>/dev/null; fi; done; exec "$@"';
@@ -224,30 +227,8 @@ export async function probeAri(creds: Pick<PbxCredentials, 'ari_url' | 'ari_user
   }
 }
 
-async function tcpPortFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const server = createServer();
-    server.once('error', () => resolve(false));
-    server.listen({ port, host: SANDBOX_BIND_ADDRESS, exclusive: true }, () => server.close(() => resolve(true)));
-  });
-}
-
-async function udpPortFree(port: number): Promise<boolean> {
-  return new Promise((resolve) => {
-    const sock = createSocket('udp4');
-    sock.once('error', () => {
-      sock.close();
-      resolve(false);
-    });
-    sock.bind({ port, address: SANDBOX_BIND_ADDRESS, exclusive: true }, () => sock.close(() => resolve(true)));
-  });
-}
-
 async function assertPortsFree(instance: string, ports: PbxPorts): Promise<void> {
-  const busy: string[] = [];
-  if (!(await udpPortFree(ports.sip))) busy.push(`SIP ${ports.sip}/udp`);
-  if (!(await tcpPortFree(ports.http))) busy.push(`HTTP/ARI ${ports.http}/tcp`);
-  if (!(await tcpPortFree(ports.ami))) busy.push(`AMI ${ports.ami}/tcp`);
+  const busy = await busyPorts(ports);
   if (busy.length > 0) {
     throw new Error(
       `cannot start PBX instance "${instance}": ${busy.join(', ')} already in use on ${SANDBOX_BIND_ADDRESS}. ` +
@@ -280,6 +261,14 @@ async function prepareDirs(paths: InstancePaths, ids: { uid: number; gid: number
     await mkdir(dir, { recursive: true, mode: 0o750 });
     await chown(dir, ids.uid, ids.gid);
     await chmod(dir, 0o750);
+  }
+  // Keep logs bounded across many ups: one previous generation.
+  for (const file of [join(paths.log, 'messages'), join(paths.log, 'console.log')]) {
+    const size = await stat(file).then(
+      (s) => s.size,
+      () => 0,
+    );
+    if (size > LOG_ROTATE_BYTES) await rename(file, `${file}.1`);
   }
   // A stale control socket from a killed daemon would make `asterisk -rx` hang or fail oddly.
   await rm(join(paths.run, 'asterisk.ctl'), { force: true });
@@ -407,7 +396,7 @@ export async function pbxUp(opts: PbxUpOptions = {}): Promise<PbxUpResult> {
       await writeChrootHosts(rootfs.path);
       await prepareDirs(paths, ids);
       await installConfig({
-        sourceDir: ASTERISK_CONFIG_DIR,
+        sourceDir: opts.configSource ?? ASTERISK_CONFIG_DIR,
         destDir: paths.etc,
         directories: paths.dirs,
         bindAddress: SANDBOX_BIND_ADDRESS,
@@ -419,6 +408,7 @@ export async function pbxUp(opts: PbxUpOptions = {}): Promise<PbxUpResult> {
       const logOffset = await fileSize(paths.messagesLog);
       const consoleOffset = await fileSize(paths.consoleLog);
       c.log(`starting Asterisk instance "${c.instance}" (SIP ${ports.sip}/udp, ARI ${ports.http}, AMI ${ports.ami})`);
+      const deadline = Date.now() + (opts.startTimeoutMs ?? 90_000);
       const out = openSync(paths.consoleLog, 'a', 0o640);
       const exit: { info?: { code: number | null; signal: NodeJS.Signals | null } } = {};
       let child;
@@ -459,6 +449,7 @@ export async function pbxUp(opts: PbxUpOptions = {}): Promise<PbxUpResult> {
       const fail = async (why: string): Promise<never> => {
         signal(pid, 'SIGKILL');
         await waitForExit(pid, 5000);
+        for (const p of await instanceProcesses(rootfs.path, paths.chrootAsteriskConf)) signal(p.pid, 'SIGKILL');
         await rm(paths.stateFile, { force: true });
         const log = (await readFrom(paths.messagesLog, logOffset)).slice(-40).join('\n');
         const consoleOut = (await readFrom(paths.consoleLog, consoleOffset)).slice(-20).join('\n');
@@ -469,12 +460,11 @@ export async function pbxUp(opts: PbxUpOptions = {}): Promise<PbxUpResult> {
         );
       };
 
-      const deadline = Date.now() + (opts.startTimeoutMs ?? 90_000);
       // 1. The control socket answers and Asterisk has finished loading modules.
       for (;;) {
         if (exitedWith()) return fail(exitedWith()!);
         if (Date.now() > deadline) return fail('timed out waiting for Asterisk to boot');
-        const r = await asteriskCli(rootfs.path, paths, 'core waitfullybooted', Math.max(1000, deadline - Date.now()));
+        const r = await asteriskCli(rootfs.path, paths, 'core waitfullybooted', Math.max(50, deadline - Date.now()));
         if (r.code === 0) break;
         await sleep(100);
       }

@@ -13,37 +13,31 @@
  * - `pbxDown` leaves no process of the instance behind (checked in /proc), and is idempotent.
  */
 import { createSocket, type Socket } from 'node:dgram';
+import { connect } from 'node:net';
 import { execFile, spawn } from 'node:child_process';
 import { closeSync, openSync } from 'node:fs';
-import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, stat } from 'node:fs/promises';
+import { copyFile, mkdir, mkdtemp, readFile, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { WebSocket } from 'ws';
-import { pbxDown, pbxStatus, pbxUp, type PbxUpResult } from '../../src/pbx/instance.js';
+import { pbxDown, pbxStatus, pbxUp, type PbxUpOptions, type PbxUpResult } from '../../src/pbx/instance.js';
+import type { PbxPorts } from '../../src/pbx/options.js';
 import { instanceProcesses, processesInRoot, socketsOf } from '../../src/pbx/proc.js';
 import { cacheRoot, instancePaths, REPO_ROOT, ASTERISK_CONFIG_DIR } from '../../src/pbx/paths.js';
 import { ensureRootfs } from '../../src/pbx/rootfs.js';
 import { withLock } from '../../src/pbx/lock.js';
 import { readCredentials } from '../../src/pbx/secrets.js';
 import { loadPbxConnection } from '../../src/pbx/connection.js';
-import { ensureSandbox, testPorts, type SandboxHandle } from '../support/pbx.js';
+import { ensureSandbox, freeTestPorts, type SandboxHandle } from '../support/pbx.js';
 import { makeSpeechWav, runSipp, toRawG711 } from '../support/sipp.js';
 
 const execFileP = promisify(execFile);
 
 const INSTANCE = 'smoke';
-const PORTS = testPorts(INSTANCE);
-const upOpts = {
-  instance: INSTANCE,
-  sipPort: PORTS.sip,
-  httpPort: PORTS.http,
-  amiPort: PORTS.ami,
-  rtpStart: PORTS.rtpStart,
-  rtpEnd: PORTS.rtpEnd,
-  log: (m: string) => console.log(`[pbx] ${m}`),
-};
+let PORTS: PbxPorts;
+let upOpts: PbxUpOptions;
 
 /** G.711 mu-law byte to linear PCM16. */
 function ulawToLinear(byte: number): number {
@@ -105,6 +99,16 @@ describe('sandbox PBX (Asterisk 22 in a chroot on loopback)', () => {
       join(work, 'speech.wav'),
     );
     await pbxDown({ instance: INSTANCE }); // a clean start even after an aborted run
+    PORTS = await freeTestPorts(INSTANCE);
+    upOpts = {
+      instance: INSTANCE,
+      sipPort: PORTS.sip,
+      httpPort: PORTS.http,
+      amiPort: PORTS.ami,
+      rtpStart: PORTS.rtpStart,
+      rtpEnd: PORTS.rtpEnd,
+      log: (m: string) => console.log(`[pbx] ${m}`),
+    };
     first = await pbxUp(upOpts);
     console.log(
       `[pbx] first up: ${first.timings.totalMs} ms (rootfs ${first.rootfsBuilt ? 'built' : 'cached'} in ${first.timings.rootfsMs} ms, ` +
@@ -148,6 +152,35 @@ describe('sandbox PBX (Asterisk 22 in a chroot on loopback)', () => {
     const listed = (await readFile(join(ASTERISK_CONFIG_DIR, 'modules.conf'), 'utf8')).match(/^load => (\S+)/gm)!.map((l) => l.slice(8));
     for (const m of running) if (m.endsWith('.so')) expect(listed, `unexpected module ${m}`).toContain(m);
   });
+
+  test('AMI accepts the generated secret and refuses a wrong one', async () => {
+    const ami = first.connection.ami!;
+    const login = (secret: string): Promise<string> =>
+      new Promise((resolve, reject) => {
+        const sock = connect(ami.port, ami.host);
+        let buf = '';
+        sock.setEncoding('utf8');
+        sock.on('data', (d: string) => {
+          buf += d;
+          if (buf.startsWith('Asterisk Call Manager') && buf.includes('\r\n') && !buf.includes('Action')) {
+            if (!buf.includes('sent-login')) {
+              buf += 'sent-login';
+              sock.write(`Action: Login\r\nUsername: ${ami.username}\r\nSecret: ${secret}\r\n\r\n`);
+            }
+          }
+          const m = /Response: (\w+)/.exec(buf);
+          if (m) {
+            sock.end();
+            resolve(m[1]!);
+          }
+        });
+        sock.on('error', reject);
+        setTimeout(() => reject(new Error(`no AMI answer: ${buf}`)), 10_000).unref();
+      });
+    expect(ami.host).toBe('127.0.0.1');
+    expect(await login(ami.secret)).toBe('Success');
+    expect(await login('wrong-secret-0000000000')).toBe('Error');
+  }, 30_000);
 
   test('credentials: generated, 0600, git-ignored, never in the committed config', async () => {
     const path = first.status.credentials_file;
@@ -371,6 +404,39 @@ describe('sandbox PBX (Asterisk 22 in a chroot on loopback)', () => {
     expect((await pbxStatus({ instance: INSTANCE })).running).toBe(true); // untouched by b's down
   }, 300_000);
 
+  test('a start that fails (timeout, or Asterisk exiting) reports why with the log tail and leaves nothing running', async () => {
+    const instance = `${INSTANCE}-fail`;
+    const p = await freeTestPorts(instance);
+    const opts = { instance, sipPort: p.sip, httpPort: p.http, amiPort: p.ami, rtpStart: p.rtpStart, rtpEnd: p.rtpEnd };
+    const failure = (o: Parameters<typeof pbxUp>[0]): Promise<Error | undefined> =>
+      pbxUp(o).then(
+        () => undefined,
+        (e: Error) => e,
+      );
+
+    // The deadline passes while spawning: deterministic.
+    const timedOut = await failure({ ...opts, startTimeoutMs: 1 });
+    expect(timedOut?.message).toMatch(/did not come up: timed out/);
+    expect(timedOut?.message).toMatch(/--- .*\/log\/messages \(tail\) ---/);
+    expect((await pbxStatus({ instance })).processes).toEqual([]);
+
+    // A configuration Asterisk refuses: a required module that does not exist.
+    const broken = join(work, 'broken-config');
+    await mkdir(broken, { recursive: true });
+    for (const f of (await readdir(ASTERISK_CONFIG_DIR)).filter((f) => f.endsWith('.conf'))) {
+      await copyFile(join(ASTERISK_CONFIG_DIR, f), join(broken, f));
+    }
+    await writeFile(join(broken, 'modules.conf'), `${await readFile(join(broken, 'modules.conf'), 'utf8')}require => res_no_such_module.so\n`);
+    const exited = await failure({ ...opts, configSource: broken });
+    expect(exited?.message).toMatch(/did not come up: asterisk exited/);
+    expect(exited?.message).toContain('res_no_such_module.so');
+
+    const st = await pbxStatus({ instance });
+    expect(st.running).toBe(false);
+    expect(st.processes).toEqual([]);
+    await rm(st.credentials_file, { force: true });
+  }, 60_000);
+
   test('down stops the instance and leaves no process behind; down again is a no-op', async () => {
     const before = await pbxStatus({ instance: INSTANCE });
     expect(before.running).toBe(true);
@@ -418,7 +484,7 @@ describe('docker entrypoint: the production configuration boots Asterisk 22', ()
   test('entrypoint + asterisk-config start Asterisk in the rootfs; unauthenticated calls are refused', async () => {
     const cacheDir = cacheRoot();
     const rootfs = await ensureRootfs({ cacheDir });
-    const ports = testPorts('docker-emu');
+    const ports = await freeTestPorts('docker-emu');
     const env = {
       PATH: '/usr/sbin:/usr/bin:/sbin:/bin',
       ASTERISK_CONFIG_SRC: '/srv/switchboard-docker/src',

@@ -1,32 +1,59 @@
 /**
  * The sandbox PBX for tests: `ensureSandbox(instance)` starts an instance on non-default ports
- * (so it never clashes with a developer's "default" instance) and returns its connection;
+ * (so it never clashes with a developer's "default" instance; a slot of free ports is picked
+ * when the preferred one is taken) and returns its connection;
  * `stop()` takes it down again, but only if this call started it: an instance that was already
  * running (a developer's, or a previous test file's with SWITCHBOARD_TEST_KEEP_PBX=1) is left
  * alone. `useSandbox()` wires that into vitest's beforeAll/afterAll.
  */
 import { afterAll, beforeAll } from 'vitest';
-import { pbxDown, pbxUp, type PbxUpResult, type PbxStatus } from '../../src/pbx/instance.js';
+import { pbxDown, pbxStatus, pbxUp, type PbxUpResult, type PbxStatus } from '../../src/pbx/instance.js';
+import { busyPorts } from '../../src/pbx/net.js';
 import type { PbxConnection } from '../../src/pbx/connection.js';
 import type { PbxPorts } from '../../src/pbx/options.js';
 
 export const TEST_INSTANCE = 'test';
 
-/** Ports of a test instance: one of 15 slots picked by a hash of its name ("test" is slot 0). */
+/** Number of port slots test instances are spread over. */
+export const TEST_SLOTS = 100;
+
+function slotOf(instance: string): number {
+  if (instance === TEST_INSTANCE) return 0;
+  let h = 2166136261;
+  for (const ch of instance) h = Math.imul(h ^ ch.charCodeAt(0), 16777619) >>> 0;
+  return 1 + (h % (TEST_SLOTS - 1));
+}
+
+/**
+ * Ports of test slot `slot` (0-99): SIP 25100+slot, AMI 25200+slot, HTTP 28100+slot, and a
+ * 2000-port RTP range. RTP ranges of different slots may overlap: Asterisk skips ports it
+ * cannot bind, so only the SIP/HTTP/AMI ports must be unique.
+ */
+export function slotPorts(slot: number): PbxPorts {
+  const rtpStart = 30000 + (slot % 15) * 2000;
+  return { sip: 25100 + slot, ami: 25200 + slot, http: 28100 + slot, rtpStart, rtpEnd: rtpStart + 1999 };
+}
+
+/** The preferred ports of a test instance: a slot picked by a hash of its name ("test" is slot 0). */
 export function testPorts(instance: string): PbxPorts {
-  let slot = 0;
-  if (instance !== TEST_INSTANCE) {
-    let h = 2166136261;
-    for (const ch of instance) h = Math.imul(h ^ ch.charCodeAt(0), 16777619) >>> 0;
-    slot = 1 + (h % 14);
+  return slotPorts(slotOf(instance));
+}
+
+/**
+ * Ports for a test instance that nothing holds right now: its preferred slot if free, else the
+ * next free one (other developers' and benchmarks' instances share this machine).
+ */
+export async function freeTestPorts(instance: string): Promise<PbxPorts> {
+  const first = slotOf(instance);
+  for (let i = 0; i < TEST_SLOTS; i++) {
+    const ports = slotPorts((first + i) % TEST_SLOTS);
+    if ((await busyPorts(ports)).length === 0) return ports;
   }
-  return {
-    sip: 25100 + slot,
-    ami: 25200 + slot,
-    http: 28100 + slot,
-    rtpStart: 30000 + slot * 2000,
-    rtpEnd: 30000 + slot * 2000 + 1999,
-  };
+  throw new Error('no free test port slot (SIP 25100-25199, AMI 25200-25299, HTTP 28100-28199 all taken)');
+}
+
+function portOf(hostPort: string): number {
+  return Number(/:(\d+)\/?$/.exec(hostPort)?.[1]);
 }
 
 export interface SandboxOptions {
@@ -50,13 +77,18 @@ export interface SandboxHandle {
 }
 
 export async function ensureSandbox(instance: string = TEST_INSTANCE, opts: SandboxOptions = {}): Promise<SandboxHandle> {
-  const ports = { ...testPorts(instance), ...opts.ports };
   const common = {
     instance,
     ...(opts.cacheDir ? { cacheDir: opts.cacheDir } : {}),
     ...(opts.stateDir ? { stateDir: opts.stateDir } : {}),
     ...(opts.log ? { log: opts.log } : {}),
   };
+  // Already running (a developer's, or a previous file's): reuse it on its own ports.
+  const current = await pbxStatus(common);
+  const base: PbxPorts = current.running
+    ? { sip: portOf(current.sip), http: portOf(current.ari_url), ami: portOf(current.ami), rtpStart: current.rtp.start, rtpEnd: current.rtp.end }
+    : await freeTestPorts(instance);
+  const ports = { ...base, ...opts.ports };
   const up = await pbxUp({
     ...common,
     sipPort: ports.sip,

@@ -1,5 +1,7 @@
 /** Sandbox instance options: where ports come from and which combinations are refused. */
+import { createServer } from 'node:net';
 import { describe, expect, test } from 'vitest';
+import { TEST_SLOTS, freeTestPorts, slotPorts, testPorts } from '../support/pbx.js';
 import { DEFAULT_PORTS, resolveCommon, resolvePorts, validatePorts } from '../../src/pbx/options.js';
 import { cacheRoot, credentialsPath, instancePaths, rootfsPath, stateDirectory, validateInstanceName, REPO_ROOT } from '../../src/pbx/paths.js';
 
@@ -72,5 +74,39 @@ describe('instance names and paths', () => {
     expect(a.etc).toBe('/c/asterisk-rootfs/srv/switchboard/a/etc');
     expect(a.chrootAsteriskConf).toBe('/srv/switchboard/a/etc/asterisk.conf');
     expect(a.dirs.astdatadir).toBe('/usr/share/asterisk'); // shared, read-only data
+  });
+});
+
+describe('test instance ports (test/support/pbx.ts)', () => {
+  test('every slot has its own SIP, HTTP and AMI ports, none inside any RTP range', () => {
+    const seen = new Set<number>();
+    for (let slot = 0; slot < TEST_SLOTS; slot++) {
+      const p = slotPorts(slot);
+      expect(() => validatePorts(p)).not.toThrow();
+      for (const port of [p.sip, p.http, p.ami]) {
+        expect(seen.has(port)).toBe(false);
+        seen.add(port);
+      }
+    }
+    for (let slot = 0; slot < TEST_SLOTS; slot++) {
+      const { rtpStart, rtpEnd } = slotPorts(slot);
+      for (const port of seen) expect(port >= rtpStart && port <= rtpEnd).toBe(false);
+    }
+    expect(testPorts('test')).toEqual(slotPorts(0));
+    expect(testPorts('smoke')).toEqual(testPorts('smoke')); // stable
+  });
+
+  test('freeTestPorts moves to the next slot when the preferred one is taken', async () => {
+    const name = 'unit-free-ports';
+    const preferred = testPorts(name);
+    const holder = createServer();
+    await new Promise<void>((resolve) => holder.listen(preferred.http, '127.0.0.1', () => resolve()));
+    try {
+      const got = await freeTestPorts(name);
+      expect(got.http).not.toBe(preferred.http);
+      expect(got.sip).not.toBe(preferred.sip);
+    } finally {
+      await new Promise((r) => holder.close(r));
+    }
   });
 });
