@@ -74,6 +74,8 @@ export interface StepResult {
     machineBusyCores: number | null;
     /** Machine minus the three processes above: other users of this shared machine. */
     otherBusyCores: number | null;
+    /** Switchboard's main thread (the event loop) on a CPU, % of the window. */
+    switchboardMainThreadPercent: number | null;
     /** Time Switchboard's main thread was runnable but waited for a CPU, ms per second. */
     switchboardRunQueueWaitMsPerS: number | null;
   };
@@ -286,6 +288,7 @@ async function runStep(n: number, clip: WrittenClip, opts: ConcurrencyOptions): 
         switchboardIdlePercent: round(idlePct, 1),
         machineBusyCores: round(machineBusy / windowMs, 2),
         otherBusyCores: round((machineBusy - ours) / windowMs, 2),
+        switchboardMainThreadPercent: sched0 && sched1 ? round(((sched1.runMs - sched0.runMs) / windowMs) * 100, 1) : null,
         switchboardRunQueueWaitMsPerS: sched0 && sched1 ? round((sched1.waitMs - sched0.waitMs) / (windowMs / 1000), 1) : null,
       },
       memory: {

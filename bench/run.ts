@@ -19,7 +19,8 @@ import { parseArgs } from 'node:util';
 import { runConcurrency } from './concurrency.js';
 import { runLatency } from './latency.js';
 import { runMedia } from './media.js';
-import { installSignalHandlers, runCleanup, tempDir } from './lib/cleanup.js';
+import { installSignalHandlers, onCleanup, runCleanup, signalPid, tempDir } from './lib/cleanup.js';
+import { childrenNamed } from './lib/procfs.js';
 import { captureEnvironment } from './lib/env.js';
 import { renderConsole, renderMarkdown, type BenchResults } from './lib/report.js';
 import { startBenchSandbox, type BenchSandbox } from './lib/sandbox.js';
@@ -85,6 +86,10 @@ async function main(): Promise<number> {
   };
   log(`load average before the run: ${environment.loadAverageBefore.join(' ')} (nproc ${environment.nproc})`);
   const work = await tempDir('switchboard-bench-');
+  // runSipp() owns its SIPp process; an interrupted run must not leave one streaming.
+  onCleanup('stop SIPp', async () => {
+    for (const pid of await childrenNamed(process.pid, 'sipp')) signalPid(pid, 'SIGKILL');
+  });
   const want = (b: Bench): boolean => opts.only.includes(b);
 
   try {

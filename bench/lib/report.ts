@@ -58,7 +58,7 @@ export function concurrencyTables(c: ConcurrencyResult): string {
     `${fmt(s.cpu.asterisk.percentOfCore)}% (${fmt(s.cpu.asterisk.msPerCallSecond, 1)} ms/call-s)`,
     `${fmt(s.cpu.sipp.percentOfCore)}%`,
     `${fmt(s.cpu.machineBusyCores, 2)} (${fmt(s.cpu.otherBusyCores, 2)})`,
-    fmt(s.cpu.switchboardRunQueueWaitMsPerS, 0),
+    `${fmt(s.cpu.switchboardMainThreadPercent, 0)}% / ${fmt(s.cpu.switchboardRunQueueWaitMsPerS, 0)}`,
     s.clean ? 'yes' : '**no**',
   ]);
   const media = c.steps.map((s) => [
@@ -68,20 +68,21 @@ export function concurrencyTables(c: ConcurrencyResult): string {
     `${fmt(s.pacing.clockLatenessP50, 1)} / ${fmt(s.pacing.clockLatenessP99, 1)}`,
     fmt(s.vad.decisionsPerCall, 1),
     s.vad.dropped,
+    s.rtp.silenceFrames,
     outcomes(s.rtp.dropped),
     s.turns.count,
     `${fmt(s.turns.latencyMs.median, 0)} / ${fmt(s.turns.latencyMs.p95, 0)}`,
-    `${fmt(s.turns.endOfTurnMs.median, 0)} + ${fmt(s.turns.engineMs.median, 0)}`,
+    `${fmt(s.turns.endOfTurnMs.median, 0)} + ${fmt(s.turns.engineMs.median, 0)} (end-of-turn min ${fmt(s.turns.endOfTurnMs.min, 0)})`,
     `${s.turns.bargeIns} / ${fmt(s.turns.bargeInReactionMs.median, 0)}`,
   ]);
   return [
     table(
-      ['calls', 'SIPp ok', 'SIPp failed', 'Switchboard outcomes', 'setup failures', 'peak up', 'Switchboard CPU', 'SB MiB/call', 'Asterisk CPU', 'SIPp CPU', 'machine cores busy (others)', 'SB run-queue wait ms/s', 'clean'],
+      ['calls', 'SIPp ok', 'SIPp failed', 'Switchboard outcomes', 'setup failures', 'peak up', 'Switchboard CPU', 'SB MiB/call', 'Asterisk CPU', 'SIPp CPU', 'machine cores busy (others)', 'SB event-loop thread on CPU / run-queue wait ms/s', 'clean'],
       calls,
     ),
     '',
     table(
-      ['calls', 'pacing jitter p50/p99 ms', 'send deviation p50/p99 ms', 'clock lateness p50/p99 ms', 'VAD decisions/call', 'VAD dropped', 'RTP dropped', 'turns', 'turn latency median/p95 ms', 'split: end-of-turn + engine ms', 'barge-ins / median reaction ms'],
+      ['calls', 'pacing jitter p50/p99 ms', 'send deviation p50/p99 ms', 'clock lateness p50/p99 ms', 'VAD decisions/call', 'VAD windows dropped', 'synthetic silence frames', 'RTP dropped', 'turns', 'turn latency median/p95 ms', 'split: end-of-turn + engine ms', 'barge-ins / median reaction ms'],
       media,
     ),
   ].join('\n');
@@ -138,11 +139,19 @@ export function observations(r: BenchResults): string[] {
       if (s.switchboard.errorLogs.length > 0) why.push(`errors logged: ${[...new Set(s.switchboard.errorLogs)].slice(0, 3).join('; ')}`);
       const load: string[] = [];
       if ((s.cpu.machineBusyCores ?? 0) >= r.environment.nproc * 0.9) load.push(`machine CPU saturated (${fmt(s.cpu.machineBusyCores, 2)} of ${r.environment.nproc} cores busy, ${fmt(s.cpu.otherBusyCores, 2)} by other processes)`);
-      if ((s.cpu.switchboardRunQueueWaitMsPerS ?? 0) > 50) load.push(`Switchboard's main thread waited ${fmt(s.cpu.switchboardRunQueueWaitMsPerS, 0)} ms/s for a CPU`);
+      if ((s.cpu.switchboardRunQueueWaitMsPerS ?? 0) > 50) {
+        load.push(`Switchboard's event-loop thread ran ${fmt(s.cpu.switchboardMainThreadPercent, 0)}% of the time and waited ${fmt(s.cpu.switchboardRunQueueWaitMsPerS, 0)} ms/s for a CPU`);
+      }
       if (s.sipp.watchdog > 0) load.push(`SIPp's watchdog fired ${s.sipp.watchdog} times (SIPp itself late)`);
       if (s.sipp.retransmissions > 0) load.push(`${s.sipp.retransmissions} SIP retransmissions`);
       if (!s.pacingOk) load.push(`pacing p99 ${fmt(s.pacing.intervalJitterP99, 1)} ms with media-clock lateness p99 ${fmt(s.pacing.clockLatenessP99, 1)} ms (the clock timer fires late: event loop busy or starved)`);
-      if (s.vad.dropped > 0) load.push(`${s.vad.dropped} VAD windows dropped (inference fell behind)`);
+      if (s.vad.dropped > 0) load.push(`${s.vad.dropped} of ${s.vad.windows + s.vad.dropped} VAD windows dropped (inference fell behind)`);
+      if (s.rtp.silenceFrames > 0) {
+        load.push(
+          `${s.rtp.silenceFrames} synthetic silence frames fed although SIPp streams without pauses (${s.rtp.packetsIn} packets in)` +
+            (s.turns.endOfTurnMs.min !== null && s.turns.endOfTurnMs.min < 600 ? `; shortest end-of-turn decision ${fmt(s.turns.endOfTurnMs.min, 0)} ms after the last speech packet, under the 600 ms silence it needs` : ''),
+        );
+      }
       if (why.length || load.length) out.push(`${s.calls} calls: ${[...why, ...load].join('; ')}.`);
     }
     const last = c.steps[c.steps.length - 1] as StepResult;

@@ -271,11 +271,8 @@ export class CallController {
     call.ending ??= (async () => {
       call.setup.abort();
       const summary = call.session ? await call.session.end(outcome) : undefined;
-      if (outcome !== 'caller_hangup') {
-        // The caller may have gone in the meantime; anything else is worth a log line.
-        await this.opts.ari.hangup(call.channelId).catch((err: unknown) => this.log.debug({ callId: call.channelId, err: errText(err) }, 'caller hangup'));
-      }
       await call.cleanup.run();
+      await this.dispose(call, outcome);
       this.calls.delete(call.channelId);
       this.opts.metrics.callsActive.set(this.calls.size);
       this.opts.metrics.callsTotal.inc({ outcome });
@@ -288,6 +285,28 @@ export class CallController {
       }
     })();
     return call.ending;
+  }
+
+  /**
+   * What happens to the caller once Switchboard lets go. A caller who hung up is gone; one the
+   * agent hung up on is hung up; one Switchboard failed (setup error, media lost) or is
+   * shutting down on is handed to the humans (the overflow target) rather than cut off.
+   */
+  private async dispose(call: ActiveCall, outcome: CallOutcome): Promise<void> {
+    if (outcome === 'caller_hangup' || outcome === 'transferred') return;
+    const log = this.log.child({ callId: call.channelId });
+    if ((outcome === 'failed' || outcome === 'shutdown') && this.opts.overflow) {
+      try {
+        await this.opts.ari.continueInDialplan(call.channelId, this.opts.overflow);
+        this.opts.metrics.callsHandedOff.inc({ reason: outcome });
+        log.info({ reason: outcome, to: this.opts.overflow }, 'caller handed to the overflow target');
+        return;
+      } catch (err) {
+        log.debug({ err: errText(err) }, 'hand-off failed (caller gone?); hanging up');
+      }
+    }
+    // The caller may have gone in the meantime; anything else is worth a log line.
+    await this.opts.ari.hangup(call.channelId).catch((err: unknown) => log.debug({ err: errText(err) }, 'caller hangup'));
   }
 
   private async overflow(channelId: string, log: Logger): Promise<void> {
