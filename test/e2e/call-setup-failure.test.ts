@@ -52,7 +52,7 @@ describe('call setup failures inside Asterisk', () => {
       async openMedia(format, log): Promise<OpenedMedia> {
         const real = await media.openMedia(format, log);
         return new Proxy(real, {
-          get: (target, prop) => (prop === 'externalHost' && breakExternalHost ? 'bogus:abc' : Reflect.get(target, prop, target)),
+          get: (target, prop): unknown => (prop === 'externalHost' && breakExternalHost ? 'bogus:abc' : Reflect.get(target, prop, target)),
         });
       },
       createVad: (m, agent) => media.createVad(m, agent),
