@@ -15,6 +15,8 @@ export const REDACT_PATHS = [
   'password',
   'secret',
   'authorization',
+  'dtmf',
+  '*.dtmf',
   '*.caller',
   '*.callerNumber',
   '*.phone',

@@ -53,16 +53,23 @@ export function runCleanup(): Promise<void> {
   return running;
 }
 
-/** On SIGINT/SIGTERM: clean up, then exit 130/143. A second signal exits at once. */
+/**
+ * On SIGINT/SIGTERM: clean up, then exit 130/143. Ctrl-C reaches us twice (from the terminal
+ * and relayed by tsx's parent process), so a repeat within 2 s is ignored; a later one exits
+ * at once.
+ */
 export function installSignalHandlers(log: (msg: string) => void = console.error): void {
-  let caught = false;
+  let caughtAt: number | undefined;
   for (const [sig, code] of [
     ['SIGINT', 130],
     ['SIGTERM', 143],
   ] as const) {
     process.on(sig, () => {
-      if (caught) process.exit(code);
-      caught = true;
+      if (caughtAt !== undefined) {
+        if (Date.now() - caughtAt > 2000) process.exit(code);
+        return;
+      }
+      caughtAt = Date.now();
       log(`\n${sig}: cleaning up (sandbox PBX, Switchboard, SIPp, temporary files)...`);
       void runCleanup().finally(() => process.exit(code));
     });

@@ -7,7 +7,12 @@
  * code for a sample depends only on `sample >> 2` (mu-law) or `sample >> 4` (A-law), so
  * encoding is a lookup in a 16 Ki / 4 Ki entry table; decoding is a 256-entry table.
  * All tables are built once at module load.
+ *
+ * A `Codec` describes one ExternalMedia format as Asterisk sends it to us (what we decode);
+ * a `SendFormat` describes what we send back, which for slin16 is not the same thing (see
+ * `asteriskSendFormat`).
  */
+import { createResampler, type Resampler } from './resampler.js';
 
 const ULAW_BIAS = 0x84; // 132: the mu-law bias in 16-bit units (33 in 14-bit units)
 
@@ -142,7 +147,10 @@ export const PAYLOAD_TYPE_SLIN16_DEFAULT = 118;
 
 export interface Codec {
   readonly name: CodecName;
-  /** Payload type we send (for a dynamic type, until the peer shows the one it uses). */
+  /**
+   * The format's RTP payload type: static for G.711; for slin16 the dynamic type Asterisk
+   * uses by default. (What we send is `asteriskSendFormat(codec).payloadType`.)
+   */
   readonly payloadType: number;
   /**
    * False: inbound packets must carry `payloadType` (static G.711 types). True: the type
@@ -197,8 +205,8 @@ function slin16(payloadType: number): Codec {
 const SLIN16_DEFAULT = slin16(PAYLOAD_TYPE_SLIN16_DEFAULT);
 
 /**
- * The codec for an ExternalMedia format name. `payloadType` overrides the outbound type
- * of slin16 (dynamic); it is ignored for the static G.711 types.
+ * The codec for an ExternalMedia format name. `payloadType` overrides the (dynamic) type
+ * of slin16; it is ignored for the static G.711 types.
  */
 export function getCodec(name: CodecName, opts: { payloadType?: number } = {}): Codec {
   switch (name) {
@@ -217,4 +225,120 @@ export function getCodec(name: CodecName, opts: { payloadType?: number } = {}): 
 
 export function isCodecName(s: string): s is CodecName {
   return (CODEC_NAMES as readonly string[]).includes(s);
+}
+
+/** Encodes one stream's 20 ms frames; it may carry state (filter history) between frames. */
+export interface PayloadEncoder {
+  /** Encode exactly `samplesPer20ms` PCM16 samples into `out[0 .. payloadBytes)`. */
+  encode(samples: Int16Array, out: Uint8Array): void;
+  /** The stream was cut (barge-in): forget history, the next frame starts afresh. */
+  reset(): void;
+}
+
+/**
+ * What the pacer puts on the wire: 20 ms of PCM16 at `sampleRate` (`samplesPer20ms`
+ * samples) in, one payload of `payloadBytes` out, under `payloadType`, its RTP timestamp
+ * advancing by `clockRate` units per second.
+ */
+export interface SendFormat {
+  readonly name: string;
+  readonly payloadType: number;
+  readonly sampleRate: 8000 | 16000;
+  readonly samplesPer20ms: number;
+  readonly clockRate: number;
+  readonly payloadBytes: number;
+  /** A fresh encoder for one stream (each pacer owns one). */
+  createEncoder(): PayloadEncoder;
+}
+
+/** The codec's own format on the way out: same payload type, rate and encoding. */
+export function sendFormatOf(codec: Codec): SendFormat {
+  const encoder: PayloadEncoder = { encode: (samples, out) => void codec.encode(samples, out), reset: () => undefined };
+  return {
+    name: codec.name,
+    payloadType: codec.payloadType,
+    sampleRate: codec.sampleRate,
+    samplesPer20ms: codec.samplesPer20ms,
+    clockRate: codec.sampleRate,
+    payloadBytes: codec.samplesPer20ms * codec.bytesPerSample,
+    createEncoder: () => encoder, // stateless: one object serves every stream
+  };
+}
+
+/**
+ * Asterisk's static payload type for 8 kHz signed linear ("L16/8000", network byte order):
+ * `add_static_payload(11, ast_format_slin, 0)` in main/rtp_engine.c. (RFC 3551 registers
+ * PT 11 as L16 at 44.1 kHz; Asterisk, the only peer here, maps it to its 8 kHz slin.)
+ */
+export const PAYLOAD_TYPE_ASTERISK_SLIN8 = 11;
+
+const EMPTY_PCM = new Int16Array(0);
+
+/**
+ * 16 kHz PCM in, 8 kHz big-endian L16 out. The 2:1 decimation is the project's resampler
+ * (windowed-sinc low-pass, passband to 3.4 kHz), run as one continuous stream so frames
+ * join without edges. Its look-ahead (26 output samples, 3.25 ms) is paid once: the first
+ * frame after a start or reset is padded with that much leading silence, after which every
+ * 320 samples in yield exactly 160 out.
+ */
+class Slin16ToSlin8Encoder implements PayloadEncoder {
+  private readonly resampler: Resampler = createResampler(16000, 8000);
+  /** Resampled samples not yet sent (at most a few, and only after a partial read). */
+  private pending: Int16Array = EMPTY_PCM;
+  private fresh = true;
+
+  encode(samples: Int16Array, out: Uint8Array): void {
+    const got = this.resampler.process({ samples, sampleRate: 16000 }).samples;
+    const want = samples.length >> 1;
+    let avail = got;
+    if (this.pending.length > 0) {
+      avail = new Int16Array(this.pending.length + got.length);
+      avail.set(this.pending);
+      avail.set(got, this.pending.length);
+    }
+    // Short only while the filter fills (the first frame): lead with silence, keep time.
+    const lead = this.fresh ? Math.max(0, want - avail.length) : 0;
+    this.fresh = false;
+    const take = Math.min(want - lead, avail.length);
+    out.fill(0, 0, lead * 2);
+    slinEncode(avail.subarray(0, take), out.subarray(lead * 2));
+    out.fill(0, (lead + take) * 2, want * 2);
+    this.pending = take < avail.length ? avail.slice(take) : EMPTY_PCM;
+  }
+
+  reset(): void {
+    this.resampler.reset();
+    this.pending = EMPTY_PCM;
+    this.fresh = true;
+  }
+}
+
+const SLIN16_TO_ASTERISK: SendFormat = {
+  name: 'slin16>L16/8000',
+  payloadType: PAYLOAD_TYPE_ASTERISK_SLIN8,
+  sampleRate: 16000,
+  samplesPer20ms: 320,
+  clockRate: 8000,
+  payloadBytes: 320,
+  createEncoder: () => new Slin16ToSlin8Encoder(),
+};
+
+/**
+ * What to send an Asterisk ExternalMedia (chan_rtp) channel of `codec`'s format.
+ *
+ * G.711: the codec itself. slin16: Asterisk cannot receive it. chan_rtp has no SDP and
+ * never registers a receive payload mapping on its RTP instance; a received payload type is
+ * looked up in that mapping and falls back to the static table only for types 0..34
+ * (`ast_rtp_codecs_get_payload` in main/rtp_engine.c: `if (!type && payload <=
+ * AST_RTP_PT_LAST_STATIC)`). Asterisk *sends* slin16 as 118 because the transmit lookup
+ * falls back to the whole static table, but every packet it receives with 118 (or any other
+ * dynamic type) is dropped without a log line, by the "Unknown payload type" early return
+ * of ast_rtp_interpret in res/res_rtp_asterisk.c, after `rtp set debug` has printed it.
+ * No static type below 35 is 16 kHz linear, so the closest format that is not a lossy codec
+ * is 8 kHz L16 under type 11: chan_rtp reads it as slin and the core translates it to
+ * whatever the bridge needs (it accepts any voice format on read). Inbound audio stays at
+ * 16 kHz; only the agent's voice towards the caller is narrowband.
+ */
+export function asteriskSendFormat(codec: Codec): SendFormat {
+  return codec.name === 'slin16' ? SLIN16_TO_ASTERISK : sendFormatOf(codec);
 }

@@ -54,6 +54,8 @@ export class CallSession {
   private readonly utterance: UtteranceBuffer;
   private readonly pendingUninterruptible = new Set<Promise<unknown>>();
   private activePlays = 0;
+  /** Resolves when the previous play() has written all its audio (plays are serialised). */
+  private playQueue: Promise<void> = Promise.resolve();
   private activePlayMs = 0;
   private readonly startedAt = performance.now();
   private ended: Promise<CallSummary> | undefined;
@@ -92,7 +94,7 @@ export class CallSession {
     if (this.isEnded) return;
     this.dtmfDigits.push(digit);
     this.deps.metrics.dtmf.inc();
-    this.log.info({ digit }, 'DTMF');
+    this.log.info({ dtmf: digit }, 'DTMF'); // digits may be PINs: `dtmf` is a redacted key
     try {
       this.deps.agent.onDtmf?.(digit, this.callContext());
     } catch (err) {
@@ -113,7 +115,10 @@ export class CallSession {
       this.deps.metrics.vadSpeechStarts.inc();
       this.utterance.start(e.onsetAt);
       this.timings.callerResumed();
-      if (this.deps.media.busy && (this.deps.bargeIn?.enabled ?? true)) {
+      // The agent is speaking while a play() is in progress, even if a streamed reply has
+      // momentarily run dry, or while audio is still queued.
+      const agentSpeaking = this.activePlays > 0 || this.deps.media.busy;
+      if (agentSpeaking && (this.deps.bargeIn?.enabled ?? true)) {
         this.bargeIn(e.onsetAt, e.decidedAt);
       } else if (this.turnCtl && this.state.state === 'thinking') {
         // The caller went on talking before the agent replied: that reply is stale.
@@ -123,6 +128,11 @@ export class CallSession {
     } else {
       this.deps.metrics.vadSpeechEnds.inc();
       const audio = this.utterance.finish(e.lastSpeechAt);
+      if (e.tooShort) {
+        // A cough or a click: not a turn. (A barge-in it caused has already happened.)
+        this.log.debug('utterance too short; ignored');
+        return;
+      }
       const ctx = this.beginTurn();
       this.timings.callerTurnEnded(ctx.turn, e.lastSpeechAt, e.decidedAt);
       this.state.to('thinking');
@@ -186,7 +196,13 @@ export class CallSession {
   }
 
   private runTurn(ctx: TurnContext, work: () => Promise<void>): void {
-    work()
+    let running: Promise<void>;
+    try {
+      running = work();
+    } catch (err) {
+      running = Promise.reject(err instanceof Error ? err : new Error(String(err)));
+    }
+    running
       .catch((err: unknown) => {
         if (ctx.signal.aborted) return; // barge-in or hang-up: expected
         this.deps.metrics.agentErrors.inc({ agent: this.info.agentName });
@@ -210,19 +226,29 @@ export class CallSession {
     };
   }
 
-  /** Queue audio for the caller, resampled to the media rate, until done or `signal` aborts. */
+  /**
+   * Queue audio for the caller, resampled to the media rate, until done or `signal` aborts.
+   * One call is one playout item however many chunks a stream yields; concurrent calls are
+   * played one after another, in call order.
+   */
   async play(audio: AudioFrame | AsyncIterable<AudioFrame>, signal: AbortSignal): Promise<PlayResult> {
-    if (signal.aborted || this.isEnded) return { completed: false, playedMs: 0, droppedMs: 0 };
+    const cut = { completed: false, playedMs: 0, droppedMs: 0 };
+    if (signal.aborted || this.isEnded) return cut;
     const media = this.deps.media;
     const rate = media.sampleRate;
-    let resampler: ReturnType<typeof createResampler> | undefined;
-    const handles: ReturnType<SessionMedia['play']>[] = [];
+    const previous = this.playQueue;
+    let release!: () => void;
+    this.playQueue = new Promise<void>((r) => (release = r));
     const onAbort = (): void => void media.clear();
-    signal.addEventListener('abort', onAbort, { once: true });
     this.activePlays++;
     if (this.state.can('speaking')) this.state.to('speaking');
     try {
-      const enqueue = (frame: AudioFrame): void => {
+      await previous;
+      if (signal.aborted || this.isEnded) return cut;
+      signal.addEventListener('abort', onAbort, { once: true });
+      const writer = media.openPlayout();
+      let resampler: ReturnType<typeof createResampler> | undefined;
+      const write = (frame: AudioFrame): void => {
         let pcm = frame;
         if (frame.sampleRate !== rate) {
           resampler ??= createResampler(frame.sampleRate, rate);
@@ -230,29 +256,29 @@ export class CallSession {
         }
         if (pcm.samples.length === 0) return;
         this.activePlayMs += (pcm.samples.length * 1000) / rate;
-        handles.push(media.play(pcm));
+        writer.write(pcm);
       };
-      if (isAsyncIterable(audio)) {
-        for await (const frame of audio) {
-          if (signal.aborted) break;
-          enqueue(frame);
+      try {
+        if (isAsyncIterable(audio)) {
+          for await (const frame of audio) {
+            if (signal.aborted) break;
+            write(frame);
+          }
+        } else {
+          write(audio);
         }
         if (resampler && !signal.aborted) {
           const tail = resampler.flush();
-          if (tail.samples.length > 0) enqueue(tail);
+          if (tail.samples.length > 0) writer.write(tail);
         }
-      } else {
-        enqueue(audio);
-        if (resampler) {
-          const tail = resampler.flush();
-          if (tail.samples.length > 0) enqueue(tail);
-        }
+      } finally {
+        writer.end();
+        release();
       }
-      const results = await Promise.all(handles.map((h) => h.done));
-      const playedMs = results.reduce((a, r) => a + r.playedMs, 0);
-      const droppedMs = results.reduce((a, r) => a + r.droppedMs, 0);
-      return { completed: !signal.aborted && results.every((r) => r.completed), playedMs, droppedMs };
+      const result = await writer.done;
+      return { ...result, completed: result.completed && !signal.aborted };
     } finally {
+      release();
       signal.removeEventListener('abort', onAbort);
       this.activePlays--;
       if (this.activePlays === 0) {

@@ -16,7 +16,7 @@ import type { PortRange } from '../rtp/udp-bind.js';
 import type { Utterance } from '../rtp/pacer.js';
 import type { MediaFactory, OpenedMedia } from './call-controller.js';
 import type { EngineMetrics } from './engine-metrics.js';
-import type { PlayoutHandle, SessionVad } from './session-ports.js';
+import type { PlayoutWriter, SessionVad } from './session-ports.js';
 
 export interface RtpMediaFactoryOptions {
   vadSource: VadStreamSource;
@@ -31,8 +31,14 @@ export interface RtpMediaFactoryOptions {
   defaultTurn?: Partial<TurnDetectorConfig>;
 }
 
-/** Inbound gap after which silence is synthesised for VAD and the utterance buffer. */
-const SILENCE_AFTER_MS = 60;
+/**
+ * Inbound gap after which silence is synthesised for VAD and the utterance buffer. The fill
+ * covers the whole gap at once, so end-of-turn timing does not depend on this value as long
+ * as it is well below the end-of-turn silence; it is long enough that a late burst (network
+ * jitter, a stalled sender) is not mistaken for a caller who stopped sending, which would
+ * insert silence into the middle of the utterance.
+ */
+const SILENCE_AFTER_MS = 200;
 /** Most synthetic frames fed at once (a stalled event loop must not cause a burst). */
 const MAX_FILL_FRAMES = 10;
 
@@ -118,15 +124,30 @@ class RtpSessionMedia implements OpenedMedia {
     this.talkspurtHandler = handler;
   }
 
-  play(frame: AudioFrame): PlayoutHandle {
+  openPlayout(): PlayoutWriter {
     const id = `u${++this.nextId}`;
     const done = new Promise<Utterance>((resolve) => this.waiting.set(id, resolve)).then((u) => ({
       completed: u.state === 'played',
       playedMs: u.playedMs,
       droppedMs: u.droppedMs,
     }));
-    this.endpoint.play(frame, id);
-    return { done };
+    const pacer = this.endpoint.pacer;
+    pacer.beginUtterance(id);
+    let open = true;
+    // Once clear() has cut this item (or it finished) it is no longer active: later writes
+    // must not start new audio outside any utterance.
+    const live = (): boolean => open && pacer.utterance(id) !== undefined;
+    return {
+      write: (frame) => {
+        if (live()) pacer.enqueue(frame);
+        else open = false;
+      },
+      end: () => {
+        if (live()) pacer.endUtterance();
+        open = false;
+      },
+      done,
+    };
   }
 
   clear(): { droppedMs: number; lastPacketAt: number | undefined } {

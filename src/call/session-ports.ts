@@ -5,7 +5,12 @@
  */
 import type { AudioFrame, SampleRate } from '../audio/frame.js';
 
-export interface PlayoutHandle {
+/** One playout item (an utterance): written in pieces, sent as one contiguous stream. */
+export interface PlayoutWriter {
+  /** Append PCM at the media rate. Ignored once the item was cut by clear(). */
+  write(frame: AudioFrame): void;
+  /** No more audio: the last partial frame is padded and the item finishes when sent. */
+  end(): void;
   /** Resolves when this item has been fully sent or was cut by clear(). */
   readonly done: Promise<{ completed: boolean; playedMs: number; droppedMs: number }>;
 }
@@ -15,8 +20,8 @@ export interface SessionMedia {
   readonly sampleRate: SampleRate;
   /** Inbound decoded audio, in arrival order, with the arrival time of its packet. */
   onFrame(handler: (frame: AudioFrame, arrivalMs: number) => void): void;
-  /** Queue audio at `sampleRate` for paced output as one playout item. */
-  play(frame: AudioFrame): PlayoutHandle;
+  /** Start a playout item for paced output; at most one is open at a time. */
+  openPlayout(): PlayoutWriter;
   /** Drop everything queued now; nothing more is sent after the current tick. */
   clear(): { droppedMs: number; lastPacketAt: number | undefined };
   /** Called with the send time of the first packet of each talkspurt. */
@@ -28,7 +33,8 @@ export interface SessionMedia {
 
 export type VadEvent =
   | { type: 'speech_start'; onsetAt: number; decidedAt: number }
-  | { type: 'speech_end'; lastSpeechAt: number; decidedAt: number };
+  /** `tooShort`: less voiced time than the agent's minimum utterance (a cough, a click). */
+  | { type: 'speech_end'; lastSpeechAt: number; decidedAt: number; tooShort?: boolean };
 
 export interface SessionVad {
   push(frame: AudioFrame, arrivalMs: number): void;

@@ -16,10 +16,16 @@ export class UtteranceBuffer {
   private capturedMs = 0;
   truncatedMs = 0;
 
+  /**
+   * @param decisionLagMs how long after the onset VAD may declare speech (minimum speech
+   *   plus a window plus inference); the idle buffer keeps preRollMs + this much, so the
+   *   full pre-roll is still there when start(onsetAt) arrives.
+   */
   constructor(
     private readonly sampleRate: SampleRate,
     private readonly preRollMs = 300,
     private readonly maxUtteranceMs = 20_000,
+    private readonly decisionLagMs = 400,
   ) {}
 
   push(frame: AudioFrame, at: number): void {
@@ -27,7 +33,7 @@ export class UtteranceBuffer {
     const ms = (frame.samples.length * 1000) / frame.sampleRate;
     if (!this.capturing) {
       // Keep only the pre-roll window.
-      while (this.frames.length > 0 && this.frames[0]!.at < at - this.preRollMs - 40) this.frames.shift();
+      while (this.frames.length > 0 && this.frames[0]!.at < at - this.preRollMs - this.decisionLagMs) this.frames.shift();
       return;
     }
     this.capturedMs += ms;

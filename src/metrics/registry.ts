@@ -10,6 +10,11 @@ function labelKey(labels: Labels | undefined): string {
   return keys.map((k) => `${k}="${escapeLabel(labels[k] ?? '')}"`).join(',');
 }
 
+/** HELP text: backslash and newline escaped, as the exposition format requires. */
+export function escapeHelp(v: string): string {
+  return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n');
+}
+
 function escapeLabel(v: string): string {
   return v.replace(/\\/g, '\\\\').replace(/\n/g, '\\n').replace(/"/g, '\\"');
 }
@@ -34,7 +39,7 @@ export class Counter implements Metric {
     return this.values.get(labelKey(labels)) ?? 0;
   }
   render(): string[] {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} counter`];
+    const lines = [`# HELP ${this.name} ${escapeHelp(this.help)}`, `# TYPE ${this.name} counter`];
     if (this.values.size === 0) lines.push(`${this.name} 0`);
     for (const [k, v] of this.values) lines.push(`${this.name}${k ? `{${k}}` : ''} ${v}`);
     return lines;
@@ -61,7 +66,7 @@ export class Gauge implements Metric {
     return this.values.get(labelKey(labels)) ?? 0;
   }
   render(): string[] {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} gauge`];
+    const lines = [`# HELP ${this.name} ${escapeHelp(this.help)}`, `# TYPE ${this.name} gauge`];
     if (this.values.size === 0) lines.push(`${this.name} 0`);
     for (const [k, v] of this.values) lines.push(`${this.name}${k ? `{${k}}` : ''} ${v}`);
     return lines;
@@ -94,7 +99,7 @@ export class Summary implements Metric {
     return s ? quantile(s.recent, q) : undefined;
   }
   render(): string[] {
-    const lines = [`# HELP ${this.name} ${this.help}`, `# TYPE ${this.name} summary`];
+    const lines = [`# HELP ${this.name} ${escapeHelp(this.help)}`, `# TYPE ${this.name} summary`];
     for (const [k, s] of this.series) {
       for (const q of this.quantiles) {
         const lbl = k ? `${k},quantile="${q}"` : `quantile="${q}"`;
@@ -135,7 +140,7 @@ export class MetricsRegistry {
       help,
       render: () => {
         const src = source();
-        const lines = [`# HELP ${name} ${help}`, `# TYPE ${name} summary`];
+        const lines = [`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} summary`];
         for (const q of [0.5, 0.95, 0.99]) lines.push(`${name}{quantile="${q}"} ${src.count > 0 ? src.quantile(q) : 'NaN'}`);
         lines.push(`${name}_sum ${src.sum}`, `${name}_count ${src.count}`);
         return lines;

@@ -6,7 +6,10 @@
  * time of its packet. Every rejected datagram is counted by reason; nothing on this path
  * throws (handler exceptions are caught and reported).
  *
- * Outbound: `play`/`enqueue` -> pacer -> one packet per tick of the shared media clock.
+ * Outbound: `play`/`enqueue` -> pacer -> one packet per tick of the shared media clock, in
+ * the format Asterisk can receive for the codec (`asteriskSendFormat`): the codec itself for
+ * G.711; for slin16, 8 kHz L16 under static payload type 11, because chan_rtp drops every
+ * packet that carries a dynamic payload type (118 included) — see g711.ts.
  *
  * Symmetric RTP: the remote address is latched from the first valid inbound packet
  * (Asterisk sends from the RTP port it expects our packets on); from then on datagrams
@@ -20,7 +23,7 @@
 import type { RemoteInfo, Socket } from 'node:dgram';
 import { isIP } from 'node:net';
 import type { AudioFrame } from '../audio/frame.js';
-import { getCodec, type Codec, type CodecName } from '../audio/g711.js';
+import { asteriskSendFormat, getCodec, type Codec, type CodecName } from '../audio/g711.js';
 import type { HistogramSummary } from './histogram.js';
 import { JitterBuffer, type JitterBufferOptions, type JitterSink, type JitterStats } from './jitter-buffer.js';
 import { sharedMediaClock, type ClockTick, type MediaClock } from './media-clock.js';
@@ -126,7 +129,7 @@ export class RtpEndpoint {
   private remoteAddress: string | undefined;
   private remotePort = 0;
   private latched = false;
-  /** For a dynamic payload type: the one the peer uses, once seen. */
+  /** For a dynamic payload type: the one the peer sends, once seen. */
   private peerPayloadType: number | undefined;
   private isClosed = false;
   private closing: Promise<void> | undefined;
@@ -151,6 +154,7 @@ export class RtpEndpoint {
     this.jitter = new JitterBuffer(this.jitterSink, { ...opts.jitter, clockRate: this.codec.sampleRate, samplesPerPacket: this.codec.samplesPer20ms });
     this.pacer = new Pacer({
       codec: this.codec,
+      format: asteriskSendFormat(this.codec),
       send: this.sendPacket,
       events: {
         talkspurtStart: (e) => this.handlers.talkspurtStart?.(e),
@@ -288,14 +292,12 @@ export class RtpEndpoint {
 
   /**
    * A static type must match the codec's. A dynamic one (slin16) is whatever the peer's
-   * first audio packet carries: later packets must carry the same, and we send it too.
+   * first audio packet carries: later packets must carry the same. (It is not mirrored:
+   * Asterisk would drop it. What we send is fixed by the pacer's send format.)
    */
   private payloadTypeAccepted(pt: number): boolean {
     if (!this.codec.dynamicPayloadType) return pt === this.codec.payloadType;
-    if (this.peerPayloadType === undefined) {
-      this.peerPayloadType = pt;
-      this.pacer.payloadType = pt;
-    }
+    this.peerPayloadType ??= pt;
     return pt === this.peerPayloadType;
   }
 

@@ -7,10 +7,15 @@
  *   asynchronously, so a reused buffer could be overwritten while still queued).
  * - A partial last frame is padded with silence when the utterance ends, when another
  *   begins, or when the queue runs dry (it is never held back).
+ * - What goes on the wire is a `SendFormat` (default: the codec's own). It may differ from
+ *   the codec's: towards Asterisk, slin16 audio is sent as 8 kHz L16 (see
+ *   `asteriskSendFormat` in g711.ts), so its encoder resamples and keeps filter state,
+ *   which `clear()` resets.
  * - RTP header: sequence +1 per packet (wrapping), timestamp tied to the clock — it
- *   advances by the elapsed scheduled time at every tick, sent or idle — so silence gaps
- *   keep wall-clock time; marker bit on the first packet of each talkspurt; random
- *   initial sequence, timestamp and SSRC (RFC 3550 §5.1).
+ *   advances by the elapsed scheduled time at every tick, sent or idle, in units of the
+ *   send format's clock rate — so silence gaps keep wall-clock time; marker bit on the
+ *   first packet of each talkspurt; random initial sequence, timestamp and SSRC
+ *   (RFC 3550 §5.1).
  * - `clear()` drops everything queued synchronously: no packet follows it.
  * - Utterances (`beginUtterance`/`endUtterance`, or `play`) account played and dropped
  *   audio, so a barge-in can tell how much of what the agent said was heard.
@@ -19,7 +24,7 @@
  */
 import { randomInt } from 'node:crypto';
 import type { AudioFrame } from '../audio/frame.js';
-import type { Codec } from '../audio/g711.js';
+import { sendFormatOf, type Codec, type PayloadEncoder, type SendFormat } from '../audio/g711.js';
 import { LatencyHistogram } from './histogram.js';
 import type { ClockTick } from './media-clock.js';
 import { RTP_HEADER_SIZE, writeRtpFixedHeader } from './packet.js';
@@ -102,10 +107,13 @@ export interface PacerStats {
 }
 
 export interface PacerOptions {
+  /** The call's codec: `enqueue` takes PCM16 at its sample rate. */
   codec: Codec;
+  /** Wire format of the packets; default the codec's own. Must take the codec's PCM rate. */
+  format?: SendFormat;
   /** Hands one complete RTP packet to the network; the pacer never touches it again. */
   send: (packet: Uint8Array) => void;
-  /** Outbound payload type; default the codec's. */
+  /** Outbound payload type; default the send format's. */
   payloadType?: number;
   ssrc?: number;
   initialSequenceNumber?: number;
@@ -160,6 +168,8 @@ function randomUint32(): number {
 
 export class Pacer {
   readonly codec: Codec;
+  /** What goes on the wire. */
+  readonly format: SendFormat;
   readonly ssrc: number;
   readonly stats: PacerStats = {
     packetsSent: 0,
@@ -178,7 +188,10 @@ export class Pacer {
   private readonly now: () => number;
   private readonly samplesPerFrame: number;
   private readonly msPerSample: number;
+  /** RTP timestamp units per ms. */
+  private readonly clockPerMs: number;
   private readonly packetSize: number;
+  private readonly encoder: PayloadEncoder;
   private pt: number;
 
   private readonly queue = new FrameQueue();
@@ -205,18 +218,25 @@ export class Pacer {
     this.events = opts.events ?? {};
     this.onEventError = opts.onEventError ?? ((err) => process.emitWarning(`pacer event handler threw: ${String(err)}`));
     this.now = opts.now ?? monotonicMs;
+    const format = opts.format ?? sendFormatOf(opts.codec);
+    if (format.sampleRate !== opts.codec.sampleRate || format.samplesPer20ms !== opts.codec.samplesPer20ms) {
+      throw new RangeError(`send format ${format.name} takes ${format.sampleRate} Hz audio, the ${opts.codec.name} codec has ${opts.codec.sampleRate} Hz`);
+    }
+    this.format = format;
+    this.encoder = format.createEncoder();
     this.samplesPerFrame = opts.codec.samplesPer20ms;
     this.msPerSample = 1000 / opts.codec.sampleRate;
-    this.packetSize = RTP_HEADER_SIZE + this.samplesPerFrame * opts.codec.bytesPerSample;
+    this.clockPerMs = format.clockRate / 1000;
+    this.packetSize = RTP_HEADER_SIZE + format.payloadBytes;
     this.partial = new Int16Array(this.samplesPerFrame);
-    this.pt = opts.payloadType ?? opts.codec.payloadType;
+    this.pt = opts.payloadType ?? format.payloadType;
     this.ssrc = (opts.ssrc ?? randomUint32()) >>> 0;
     this.sequenceNumber = (opts.initialSequenceNumber ?? randomInt(0, 65536)) & 0xffff;
     this.timestamp = (opts.initialTimestamp ?? randomUint32()) >>> 0;
     if (!Number.isInteger(this.pt) || this.pt < 0 || this.pt > 127) throw new RangeError(`payload type must be 0..127, got ${this.pt}`);
   }
 
-  /** Outbound payload type (settable: slin16 mirrors the dynamic type the peer uses). */
+  /** Outbound payload type (settable). */
   get payloadType(): number {
     return this.pt;
   }
@@ -332,6 +352,7 @@ export class Pacer {
       if (f.utterance) f.utterance.droppedMs += f.samples * this.msPerSample;
     });
     this.queuedSamples = 0;
+    this.encoder.reset(); // what follows is a new stream, not the continuation of the cut one
     const droppedMs = dropped * this.msPerSample;
     this.stats.droppedMs += droppedMs;
     this.current = null;
@@ -344,7 +365,7 @@ export class Pacer {
   /** Send at most one packet for this clock tick. Never throws (event handlers are isolated). */
   tick(tick: ClockTick): void {
     if (this.lastTickScheduledMs !== undefined) {
-      this.timestamp = (this.timestamp + Math.round((tick.scheduledMs - this.lastTickScheduledMs) / this.msPerSample)) >>> 0;
+      this.timestamp = (this.timestamp + Math.round((tick.scheduledMs - this.lastTickScheduledMs) * this.clockPerMs)) >>> 0;
     }
     this.lastTickScheduledMs = tick.scheduledMs;
 
@@ -409,7 +430,7 @@ export class Pacer {
 
   private pushFrame(pcm: Int16Array, realSamples: number): void {
     const packet = mediaSlab.uint8(this.packetSize);
-    this.codec.encode(pcm, packet.subarray(RTP_HEADER_SIZE));
+    this.encoder.encode(pcm, packet.subarray(RTP_HEADER_SIZE));
     this.queue.push({ packet, samples: realSamples, utterance: this.current });
     this.queuedSamples += realSamples;
     if (this.current) this.current.pendingFrames++;

@@ -100,7 +100,7 @@ describe('call engine through the sandbox PBX (echo agent)', () => {
     return { host: '127.0.0.1', port: sandbox().ports.sip };
   }
 
-  test('answers, bridges ExternalMedia, segments the turn and plays the utterance back', async () => {
+  test('answers, bridges ExternalMedia, segments the turn and plays the utterance back (ulaw)', async () => {
     const wav = await makeSpeechWav('Hello, I would like to check the status of my order please.', join(work, 'order.wav'));
     const sink = await rtpSink();
     const before = summaries.length;
@@ -162,6 +162,36 @@ describe('call engine through the sandbox PBX (echo agent)', () => {
     expect(s.turns.length).toBeGreaterThanOrEqual(2);
     await expectNoLeaks();
   }, 90_000);
+
+  test.each(['alaw', 'slin16'] as const)('ExternalMedia in %s: the echo reaches the caller', async (format) => {
+    const c = sandbox().connection;
+    // A second Switchboard on the same app would replace the first: pause it for this call.
+    await sb.stop();
+    const other = await startSwitchboard({
+      ari: { url: c.ariUrl, username: c.ariUsername, password: c.ariPassword, app: c.ariApp },
+      logger: silentLogger,
+      format,
+      onCallEnded: (s) => summaries.push(s),
+    });
+    const sink = await rtpSink();
+    const before = summaries.length;
+    try {
+      const wav = await makeSpeechWav('Please tell me where my parcel is.', join(work, `fmt-${format}.wav`));
+      const res = await runSipp({ ...sipTarget(), extension: '100', audio: wav, sdpMediaPort: sink.port, callDurationMs: 7000 });
+      expect(res.ok, res.errors).toBe(true);
+      await waitFor('the call summary', () => summaries.length > before);
+      expect(summaries[summaries.length - 1]!.turns).toHaveLength(1);
+      expect(sink.packets.length).toBeGreaterThan(60);
+    } finally {
+      sink.socket.close();
+      await other.stop();
+      sb = await startSwitchboard({
+        ari: { url: c.ariUrl, username: c.ariUsername, password: c.ariPassword, app: c.ariApp },
+        logger: silentLogger,
+        onCallEnded: (s) => summaries.push(s),
+      });
+    }
+  }, 60_000);
 
   test('DTMF from the caller reaches the session', async () => {
     const wav = await makeSpeechWav('Press four, two, then pound.', join(work, 'dtmf.wav'));

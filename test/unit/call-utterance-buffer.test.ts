@@ -54,11 +54,11 @@ describe('UtteranceBuffer', () => {
     expect(b.truncatedMs).toBe(0);
   });
 
-  // BUG (reported): while idle, push() prunes to `now - preRollMs - 40`, but VAD can only
+  // Was a bug (fixed): while idle, push() prunes to `now - preRollMs - 40`, but VAD can only
   // declare speech after minSpeechMs (96 ms by default) of voiced audio plus window framing,
   // so by the time start(onsetAt) runs the frames between onset - 300 and now - 340 are
   // already gone: the caller's first ~60-120 ms of pre-roll is lost on every turn.
-  it.fails('keeps the full pre-roll when VAD declares speech ~120 ms after the onset (as Silero with minSpeechMs 96 does)', () => {
+  it('keeps the full pre-roll when VAD declares speech ~120 ms after the onset (as Silero with minSpeechMs 96 does)', () => {
     const b = new UtteranceBuffer(RATE);
     feed(b, 0, 106); // onset at frame 100; the deciding window completes 6 frames later
     b.start(at(100));

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
+import { resampleFrame } from '../../src/audio/resampler.js';
 import {
   alawDecode,
   alawEncode,
+  asteriskSendFormat,
   getCodec,
   isCodecName,
   slinDecode,
@@ -218,5 +220,69 @@ describe('Codec', () => {
   it('recognises codec names', () => {
     expect(isCodecName('slin16')).toBe(true);
     expect(isCodecName('g722')).toBe(false);
+  });
+});
+
+describe('asteriskSendFormat', () => {
+  const tone = (hz: number, n: number, rate: number, amp = 8000, delay = 0): Int16Array =>
+    Int16Array.from({ length: n }, (_, i) => Math.round(amp * Math.sin((2 * Math.PI * hz * (i - delay)) / rate)));
+
+  /** Encode `pcm` (16 kHz) frame by frame and decode the 8 kHz L16 payloads back. */
+  function through(pcm: Int16Array, enc = asteriskSendFormat(getCodec('slin16')).createEncoder()): Int16Array {
+    const out = new Int16Array(pcm.length / 2);
+    const payload = new Uint8Array(320);
+    for (let f = 0; f < pcm.length / 320; f++) {
+      enc.encode(pcm.subarray(f * 320, (f + 1) * 320), payload);
+      out.set(slinDecode(payload), f * 160);
+    }
+    return out;
+  }
+
+  it('sends G.711 as the codec itself', () => {
+    for (const name of ['ulaw', 'alaw'] as const) {
+      const c = getCodec(name);
+      const f = asteriskSendFormat(c);
+      expect([f.payloadType, f.sampleRate, f.samplesPer20ms, f.clockRate, f.payloadBytes]).toEqual([c.payloadType, 8000, 160, 8000, 160]);
+      const pcm = tone(440, 160, 8000);
+      const out = new Uint8Array(160);
+      f.createEncoder().encode(pcm, out);
+      expect(out).toEqual(c.encode(pcm));
+    }
+  });
+
+  it('sends slin16 as 8 kHz L16 under static payload type 11, whatever dynamic type it receives', () => {
+    for (const c of [getCodec('slin16'), getCodec('slin16', { payloadType: 96 })]) {
+      const f = asteriskSendFormat(c);
+      expect([f.payloadType, f.sampleRate, f.samplesPer20ms, f.clockRate, f.payloadBytes]).toEqual([11, 16000, 320, 8000, 320]);
+    }
+  });
+
+  it('decimates as one continuous stream: frames join exactly like a one-shot resample, 26 samples late', () => {
+    const pcm = tone(1000, 320 * 25, 16000);
+    const out = through(pcm);
+    const ref = resampleFrame({ samples: pcm, sampleRate: 16000 }, 8000).samples;
+    expect(Array.from(out.subarray(0, 26))).toEqual(new Array(26).fill(0));
+    expect(out.subarray(26)).toEqual(ref.subarray(0, out.length - 26));
+    // ... and that is the tone at 8 kHz, in network byte order.
+    const expected = tone(1000, out.length, 8000, 8000, 26);
+    let worst = 0;
+    for (let i = 26 + 40; i < out.length; i++) worst = Math.max(worst, Math.abs((out[i] as number) - (expected[i] as number)));
+    expect(worst).toBeLessThan(40); // 0.5% of the amplitude
+  });
+
+  it('removes what 8 kHz cannot carry instead of aliasing it', () => {
+    const out = through(tone(6000, 320 * 25, 16000));
+    let e = 0;
+    for (let i = 100; i < out.length; i++) e += (out[i] as number) ** 2;
+    const rms = Math.sqrt(e / (out.length - 100));
+    expect(20 * Math.log10(rms / (8000 / Math.SQRT2))).toBeLessThan(-55);
+  });
+
+  it('starts afresh after reset: no history from the cut stream', () => {
+    const enc = asteriskSendFormat(getCodec('slin16')).createEncoder();
+    through(tone(1000, 320 * 3, 16000, 20000), enc);
+    enc.reset();
+    const after = through(new Int16Array(320), enc);
+    expect(Array.from(after)).toEqual(new Array(160).fill(0));
   });
 });

@@ -246,10 +246,10 @@ describe('label escaping', () => {
 });
 
 describe('HELP text', () => {
-  // BUG (reported, minor): the text format requires `\\` and `\n` in HELP docstrings to be
+  // Was a bug (fixed): the text format requires `\\` and `\n` in HELP docstrings to be
   // escaped; the registry writes help verbatim, so a help string with a newline (e.g. from a
   // plugin) splits into a line that is neither a comment nor a sample and breaks the scrape.
-  it.fails('escapes backslash and newline in help strings', () => {
+  it('escapes backslash and newline in help strings', () => {
     const r = new MetricsRegistry();
     r.counter('plugin_requests_total', 'Requests to the CRM\nby endpoint, see C:\\docs');
     r.gauge('plugin_queue', 'Queue depth\nper tenant');

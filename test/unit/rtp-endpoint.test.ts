@@ -1,6 +1,6 @@
 import { createSocket, type Socket } from 'node:dgram';
 import { afterEach, describe, expect, it } from 'vitest';
-import { alawEncode, getCodec, slinEncode, ulawDecode, ulawEncode } from '../../src/audio/g711.js';
+import { alawEncode, getCodec, slinDecode, slinEncode, ulawDecode, ulawEncode } from '../../src/audio/g711.js';
 import { RtpEndpoint, type InboundAudio, type RtpEndpointOptions } from '../../src/rtp/endpoint.js';
 import { MediaClock, sharedMediaClock } from '../../src/rtp/media-clock.js';
 import { parseRtp, serializeRtp, type RtpPacket } from '../../src/rtp/packet.js';
@@ -191,7 +191,7 @@ describe('RtpEndpoint: inbound', () => {
     expect(ep.stats().jitter.ssrcChanges).toBe(1);
   });
 
-  it('accepts slin16 under whatever dynamic payload type the peer uses, and mirrors it', async () => {
+  it('accepts slin16 under whatever dynamic payload type the peer uses, and answers in 8 kHz L16 (PT 11)', async () => {
     const { ep, frames } = await endpoint({ codec: 'slin16' });
     const ast = await asterisk();
     const port = ep.address().port;
@@ -204,10 +204,14 @@ describe('RtpEndpoint: inbound', () => {
     expect(frames[0]?.sampleRate).toBe(16000);
     expect(frames[0]?.samples).toEqual(pcm);
     expect(ep.stats().dropped).toMatchObject({ unexpected_payload_type: 1, bad_payload_length: 1 });
-    ep.play({ samples: new Int16Array(320), sampleRate: 16000 });
-    await waitFor(() => ast.received.length === 1);
-    expect(ast.received[0]?.packet.payloadType).toBe(96);
-    expect(ast.received[0]?.packet.payload.length).toBe(640);
+    // Asterisk's chan_rtp drops every dynamic payload type it receives (see asteriskSendFormat).
+    ep.play({ samples: new Int16Array(640).fill(1000), sampleRate: 16000 });
+    await waitFor(() => ast.received.length === 2);
+    const sent = ast.received.map((r) => r.packet);
+    expect(sent.map((p) => p.payloadType)).toEqual([11, 11]);
+    expect(sent.map((p) => p.payload.length)).toEqual([320, 320]);
+    expect((sent[1]!.timestamp - sent[0]!.timestamp) >>> 0).toBe(160);
+    expect(Array.from(slinDecode(sent[1]!.payload).subarray(0, 100))).toEqual(new Array(100).fill(1000));
   });
 });
 

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import type { AudioFrame } from '../../src/audio/frame.js';
-import { getCodec, ulawEncode, type CodecName } from '../../src/audio/g711.js';
+import { asteriskSendFormat, getCodec, slinDecode, ulawEncode, type CodecName } from '../../src/audio/g711.js';
 import type { ClockTick } from '../../src/rtp/media-clock.js';
 import { parseRtp, type RtpPacket } from '../../src/rtp/packet.js';
 import { Pacer, type PacerEvents, type PacerOptions, type TalkspurtEnd, type TalkspurtStart, type Utterance } from '../../src/rtp/pacer.js';
@@ -186,6 +186,36 @@ describe('Pacer: framing', () => {
     expect(h.sent.map((s) => s.packet.timestamp - 5000)).toEqual([0, 320]);
     expect(Array.from(h.sent[0]?.packet.payload.subarray(0, 2) ?? [])).toEqual([0x12, 0x34]);
     expect(Array.from(h.sent[1]?.packet.payload.subarray(0, 2) ?? [])).toEqual([0xff, 0xfe]);
+  });
+
+  it('sends slin16 in a send format of its own: 8 kHz L16, PT 11, +160 per 20 ms, filter reset by clear()', () => {
+    const h = harness('slin16', { format: asteriskSendFormat(getCodec('slin16')) });
+    const loud = Int16Array.from({ length: 320 * 3 }, (_, i) => (i % 2 ? 12000 : -12000) + 4000);
+    h.pacer.play(frame(loud, 16000), 'a');
+    h.run(3);
+    expect(h.sent.map((s) => [s.bytes.length, s.packet.payloadType, s.packet.timestamp - 5000])).toEqual([
+      [332, 11, 0],
+      [332, 11, 160],
+      [332, 11, 320],
+    ]);
+    // The 8 kHz alternation is removed (to the filter's 65 dB), the DC level (4000) kept.
+    for (const v of slinDecode(h.sent[2]!.packet.payload).subarray(0, 50)) expect(Math.abs(v - 4000)).toBeLessThanOrEqual(8);
+    expect(h.pacer.queuedMs).toBe(0);
+    expect(h.done.map((u) => [u.id, u.playedMs])).toEqual([['a', 60]]);
+
+    h.pacer.play(frame(loud, 16000), 'b');
+    h.pacer.clear();
+    h.run(1);
+    h.pacer.play(frame(new Int16Array(320), 16000), 'c');
+    h.run(1);
+    expect(h.sent).toHaveLength(4);
+    expect(h.sent[3]!.packet.timestamp - 5000).toBe(160 * 4);
+    expect(h.sent[3]!.packet.marker).toBe(true);
+    expect(Array.from(slinDecode(h.sent[3]!.packet.payload))).toEqual(new Array(160).fill(0)); // nothing of 'b'
+  });
+
+  it('refuses a send format for another sample rate than the codec', () => {
+    expect(() => harness('ulaw', { format: asteriskSendFormat(getCodec('slin16')) })).toThrow(RangeError);
   });
 
   it('rejects audio at a rate other than the codec rate', () => {
