@@ -64,6 +64,8 @@ export interface PcapCheck {
   turns: Array<{ wireMs: number | null; switchboardMs: number | null; diffMs: number | null }>;
   bargeIns: Array<{ wireMs: number | null; switchboardMs: number | null; diffMs: number | null }>;
   medianAbsDiffMs: { turn: number | null; bargeIn: number | null };
+  /** The captured call measured from the acoustic edges on the wire (median ms). */
+  wire: { turnLatencyMedianMs: number | null; engineOverheadMedianMs: number | null; bargeInReactionMedianMs: number | null };
   /** Asterisk's own forwarding delay per packet, both directions (median ms). */
   asteriskForwardMedianMs: { callerToSwitchboard: number | null; switchboardToCaller: number | null };
   /** Turn latency as the SIP caller experiences it: Switchboard's median + Asterisk both ways. */
@@ -235,6 +237,11 @@ function crossCheck(wire: WireAnalysis, summary: CallSummaryLog | undefined, fil
     turns,
     bargeIns,
     medianAbsDiffMs: { turn: absDiff(turns), bargeIn: absDiff(bargeIns) },
+    wire: {
+      turnLatencyMedianMs: round(median(wire.turns.map((t) => t.latencyMs)), 1),
+      engineOverheadMedianMs: round(median(wire.turns.map((t) => t.latencyMs)) - END_OF_TURN_SILENCE_MS, 1),
+      bargeInReactionMedianMs: round(median(wire.bargeIns.map((b) => b.reactionMs)), 1),
+    },
     asteriskForwardMedianMs: { callerToSwitchboard: round(fwdIn, 2), switchboardToCaller: round(fwdOut, 2) },
     callerSideTurnLatencyMs: round(median(sbTurns) + fwdIn + fwdOut, 1),
     note:
