@@ -23,14 +23,29 @@ export interface CallInfo {
   agentName: string;
 }
 
+/** A dialplan destination (an allowlisted transfer target). */
+export interface TransferTarget {
+  context: string;
+  extension: string;
+}
+
 export interface CallContext {
   readonly call: CallInfo;
   /** Aborts when the call ends. */
   readonly signal: AbortSignal;
   readonly log: Logger;
+  /** The call's variables (set_variable / get_variable); mirrored to the channel as SB_<NAME>. */
+  readonly variables: Map<string, string>;
   /** Queue audio for the caller; resolves when it has been played out or cut. */
   play(audio: AudioFrame | AsyncIterable<AudioFrame>, signal: AbortSignal): Promise<PlayResult>;
   hangup(reason?: string): Promise<void>;
+  /**
+   * Hand the caller to `target` (the caller of this must have checked it against the agent's
+   * allowlist). The call's variables travel with it as SB_* channel variables.
+   */
+  transfer(target: TransferTarget, reason: string): Promise<void>;
+  /** Start a turn the agent initiates (a re-prompt after silence); aborts the current one. */
+  beginAgentTurn(work: (ctx: TurnContext) => Promise<void>): void;
 }
 
 export interface TurnContext extends CallContext {
@@ -55,6 +70,8 @@ export interface Agent {
   onCallStart?(ctx: TurnContext): Promise<void>;
   /** Every inbound frame, for streaming recognisers. Must not block. */
   onCallerAudio?(frame: AudioFrame): void;
+  /** VAD heard the caller start speaking (before any barge-in is applied). */
+  onSpeechStart?(): void;
   /** The caller finished speaking (end of turn by VAD). */
   onTurn(input: CallerTurn, ctx: TurnContext): Promise<void>;
   onDtmf?(digit: string, ctx: CallContext): void;

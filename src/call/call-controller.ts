@@ -244,6 +244,17 @@ export class CallController {
         log.info({ reason }, 'agent hangs up');
         await ari.hangup(call.channelId);
       },
+      transferChannel: async (target, reason, variables) => {
+        call.outcome = 'transferred';
+        this.opts.metrics.transfers.inc({ reason });
+        log.info({ reason, to: target }, 'transferring caller');
+        // The call's context travels with the caller: the operator's screen or the queue can show it.
+        await Promise.allSettled(
+          [...variables].map(([k, v]) => ari.setChannelVar(call.channelId, `SB_${k.toUpperCase()}`, v)),
+        );
+        await ari.setChannelVar(call.channelId, 'SB_TRANSFER_REASON', reason).catch(() => undefined);
+        await ari.continueInDialplan(call.channelId, { context: target.context, extension: target.extension });
+      },
     });
     call.session = session;
     session.start();

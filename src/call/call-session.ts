@@ -6,7 +6,7 @@
  */
 import type { AudioFrame } from '../audio/frame.js';
 import { createResampler } from '../audio/resampler.js';
-import type { Agent, CallContext, CallInfo, PlayResult, TurnContext } from '../agents/agent.js';
+import type { Agent, CallContext, CallInfo, PlayResult, TransferTarget, TurnContext } from '../agents/agent.js';
 import type { Logger } from '../log.js';
 import { CallStateMachine, type CallState } from './call-state.js';
 import type { EngineMetrics } from './engine-metrics.js';
@@ -25,6 +25,10 @@ export interface CallSessionDeps {
   metrics: EngineMetrics;
   /** Ask Asterisk to hang the caller up (the controller tears down on StasisEnd). */
   hangupChannel: (reason: string) => Promise<void>;
+  /** Send the caller to a dialplan target with the call's variables (the controller does it). */
+  transferChannel: (target: TransferTarget, reason: string, variables: ReadonlyMap<string, string>) => Promise<void>;
+  /** Mirror a call variable to the channel (best effort). */
+  setChannelVariable?: (name: string, value: string) => Promise<void>;
   /** How long teardown waits for uninterruptible work (bookings in flight). */
   uninterruptibleGraceMs?: number;
   bargeIn?: { enabled: boolean };
@@ -60,6 +64,7 @@ export class CallSession {
   private readonly startedAt = performance.now();
   private ended: Promise<CallSummary> | undefined;
   private readonly dtmfDigits: string[] = [];
+  readonly variables = new Map<string, string>();
   private readonly log: Logger;
 
   constructor(private readonly deps: CallSessionDeps) {
@@ -113,6 +118,11 @@ export class CallSession {
     if (this.isEnded) return;
     if (e.type === 'speech_start') {
       this.deps.metrics.vadSpeechStarts.inc();
+      try {
+        this.deps.agent.onSpeechStart?.();
+      } catch (err) {
+        this.log.error({ err }, 'agent onSpeechStart threw');
+      }
       this.utterance.start(e.onsetAt);
       this.timings.callerResumed();
       // The agent is speaking while a play() is in progress, even if a streamed reply has
@@ -222,7 +232,18 @@ export class CallSession {
       signal: this.callCtl.signal,
       log: this.log,
       play: (audio, signal) => this.play(audio, signal),
+      variables: this.variables,
       hangup: (reason) => this.deps.hangupChannel(reason ?? 'agent'),
+      transfer: async (target, reason) => {
+        if (this.isEnded) return;
+        if (this.state.can('transferring')) this.state.to('transferring');
+        await this.deps.transferChannel(target, reason, this.variables);
+      },
+      beginAgentTurn: (work) => {
+        if (this.isEnded) return;
+        const ctx = this.beginTurn();
+        this.runTurn(ctx, () => work(ctx));
+      },
     };
   }
 

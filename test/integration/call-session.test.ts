@@ -178,6 +178,9 @@ async function startCall(agent: Agent, opts: CallOptions = {}): Promise<Call> {
     hangupChannel: async (reason) => {
       hangups.push(reason);
     },
+    transferChannel: async (target, reason) => {
+      hangups.push(`transfer:${target.context}/${target.extension}:${reason}`);
+    },
     ...opts.deps,
   });
   cleanups.push(async () => {

@@ -108,7 +108,7 @@ describe('Pacer: RTP header generation', () => {
     expect(h.sent.map((s) => s.packet.timestamp)).toEqual([5000, 5000 + 50 * 160]);
   });
 
-  it('uses the payload type it is given and lets it change (slin16 mirrors the peer)', () => {
+  it('uses the payload type it is given and lets it change', () => {
     const h = harness('slin16');
     h.pacer.payloadType = 96;
     h.pacer.enqueue(frame(pcm(320), 16000));
