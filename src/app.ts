@@ -51,6 +51,8 @@ export interface SwitchboardOptions {
   /** Give up if ARI has not answered by then (default: keep retrying). */
   ariTimeoutMs?: number;
   onCallEnded?: (summary: CallSummary) => void;
+  /** Share a registry with other subsystems (conversation metrics); default: a new one. */
+  registry?: MetricsRegistry;
 }
 
 export interface RunningSwitchboard {
@@ -68,7 +70,7 @@ export interface RunningSwitchboard {
 
 export async function startSwitchboard(opts: SwitchboardOptions): Promise<RunningSwitchboard> {
   const log = opts.logger ?? createLogger();
-  const registry = new MetricsRegistry();
+  const registry = opts.registry ?? new MetricsRegistry();
   const metrics = createEngineMetrics(registry);
   const agents = new Map<string, AgentFactory>([[echoAgentFactory.name, echoAgentFactory]]);
   for (const a of opts.agents ?? []) agents.set(a.name, a);

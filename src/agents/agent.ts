@@ -79,7 +79,15 @@ export interface Agent {
   onCallEnd?(): Promise<void>;
 }
 
+/** Per-agent engine settings (from the agent's config). */
+export interface AgentSettings {
+  bargeIn?: boolean;
+  /** VAD / turn-taking overrides for this agent's calls. */
+  turn?: { threshold?: number; minSpeechMs?: number; endOfTurnSilenceMs?: number; minUtteranceMs?: number };
+}
+
 export interface AgentFactory {
   readonly name: string;
+  readonly settings?: AgentSettings;
   create(call: CallInfo): Agent;
 }

@@ -5,7 +5,7 @@
  * call's CleanupStack the moment it exists, so a hang-up at any point of setup, a failed
  * ExternalMedia request or a shutdown releases exactly what was acquired.
  */
-import type { AgentFactory } from '../agents/agent.js';
+import type { AgentFactory, AgentSettings } from '../agents/agent.js';
 import type { AriConnection, AriEvent, ExternalMediaFormat } from '../ari/types.js';
 import type { Logger } from '../log.js';
 import { CallSession, type CallOutcome, type CallSummary } from './call-session.js';
@@ -22,7 +22,7 @@ export interface OpenedMedia extends SessionMedia {
 
 export interface MediaFactory {
   openMedia(format: ExternalMediaFormat, log: Logger): Promise<OpenedMedia>;
-  createVad(media: OpenedMedia, agentName: string): SessionVad;
+  createVad(media: OpenedMedia, agentName: string, turn?: AgentSettings['turn']): SessionVad;
 }
 
 export interface OverflowTarget {
@@ -235,10 +235,11 @@ export class CallController {
     const session = new CallSession({
       info,
       media,
-      vad: this.opts.media.createVad(media, agentName),
+      vad: this.opts.media.createVad(media, agentName, factory.settings?.turn),
       agent: factory.create(info),
       log,
       metrics: this.opts.metrics,
+      bargeIn: { enabled: factory.settings?.bargeIn ?? true },
       hangupChannel: async (reason) => {
         call.outcome ??= 'agent_hangup';
         log.info({ reason }, 'agent hangs up');

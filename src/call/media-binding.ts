@@ -206,9 +206,9 @@ export function createRtpMediaFactory(opts: RtpMediaFactoryOptions): RtpMediaFac
       open++;
       return new RtpSessionMedia(endpoint, clock, log, recordStats);
     },
-    createVad(media: OpenedMedia, agentName: string): SessionVad {
+    createVad(media: OpenedMedia, agentName: string, turn?: Partial<TurnDetectorConfig>): SessionVad {
       const sampleRate = media.sampleRate as VadSampleRate;
-      const vad = new CallVad(opts.vadSource, { sampleRate, turn: { ...opts.defaultTurn, ...opts.turnFor?.(agentName) } });
+      const vad = new CallVad(opts.vadSource, { sampleRate, turn: { ...opts.defaultTurn, ...opts.turnFor?.(agentName), ...turn } });
       return {
         push: (frame, at) => vad.push(frame, at),
         onEvent: (handler) => void vad.onEvent(handler),

@@ -1,0 +1,143 @@
+/**
+ * Switchboard from a validated config: load the enabled plugins, build each agent (its
+ * voice with the shared phrase cache, its tools, its conversation loop), then start the call
+ * engine with those agents. `switchboard start --config`, the demo and the end-to-end tests
+ * go through here.
+ */
+import { mkdirSync } from 'node:fs';
+import { homedir } from 'node:os';
+import { join } from 'node:path';
+import type { AgentFactory } from './agents/agent.js';
+import { startSwitchboard, resolveAriCredentials, type AriCredentials, type RunningSwitchboard } from './app.js';
+import type { CallSummary } from './call/call-session.js';
+import type { SwitchboardConfig } from './config/schema.js';
+import { BUILTIN_TOOL_NAMES } from './conversation/builtin-tools.js';
+import { createConversationAgentFactory, type ConversationObserver } from './conversation/conversation-agent.js';
+import { createConversationMetrics } from './conversation/metrics.js';
+import { ToolRegistry } from './conversation/tool-runner.js';
+import { PhraseCache, Voice } from './conversation/voice.js';
+import { createLogger, type Logger } from './log.js';
+import { MetricsRegistry } from './metrics/registry.js';
+import type { CallInfo } from './agents/agent.js';
+import { DEFAULT_PLUGINS_DIR, inspectPlugins, startPlugins, PluginLoadError, type LoadedPlugins } from './plugins/loader.js';
+
+export interface StartFromConfigOptions {
+  /** Directory of the config file: relative paths in plugin configs resolve against it. */
+  configDir: string;
+  pluginsDir?: string;
+  logger?: Logger;
+  /** Overrides config.ari / the sandbox credentials (tests). */
+  ari?: AriCredentials;
+  /** Overrides config.server.http.port (0 = off, undefined = config). */
+  httpPort?: number;
+  cacheDir?: string;
+  onCallEnded?: (summary: CallSummary) => void;
+  observerFor?: (call: CallInfo) => ConversationObserver | undefined;
+}
+
+export interface RunningFromConfig extends RunningSwitchboard {
+  plugins: LoadedPlugins;
+  phraseCache: PhraseCache;
+}
+
+export async function startFromConfig(config: SwitchboardConfig, opts: StartFromConfigOptions): Promise<RunningFromConfig> {
+  const log = opts.logger ?? createLogger();
+  const shutdown = new AbortController();
+  const cacheDir = opts.cacheDir ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'switchboard', 'plugins');
+  mkdirSync(cacheDir, { recursive: true });
+
+  const enabled = Object.fromEntries(Object.entries(config.plugins).filter(([, p]) => p.enabled).map(([name, p]) => [name, p.config]));
+  const inspected = await inspectPlugins(enabled, opts.pluginsDir ?? DEFAULT_PLUGINS_DIR);
+  const plugins = await startPlugins(inspected, { log, signal: shutdown.signal, cacheDir, configDir: opts.configDir });
+  try {
+    const registry = new MetricsRegistry();
+    const convMetrics = createConversationMetrics(registry);
+    const tools = new ToolRegistry();
+    for (const [name, provider] of plugins.tools) for (const t of provider.tools) tools.add(t, name);
+    checkAgents(config, plugins, tools);
+
+    const phraseCache = new PhraseCache();
+    const agents: AgentFactory[] = [];
+    for (const [name, a] of Object.entries(config.agents)) {
+      const voice = new Voice({
+        primary: { name: a.tts, provider: plugins.tts.get(a.tts)! },
+        fallback: a.ttsFallback ? { name: a.ttsFallback, provider: plugins.tts.get(a.ttsFallback)! } : undefined,
+        voice: a.voice,
+        language: a.language,
+        cache: phraseCache,
+        log: log.child({ agent: name }),
+        onProviderError: (provider) => convMetrics.failures.inc({ stage: 'tts', provider }),
+      });
+      const fixed = [a.greeting, ...a.fillers, a.silence.reprompt, a.silence.goodbye, a.fallback.phrase, "Sorry, I didn't catch that. Could you say it again?"];
+      // Fixed phrases are rendered in the background: the first call may still render one live.
+      void voice.warm(fixed.filter((p): p is string => !!p), shutdown.signal);
+      const factory = createConversationAgentFactory({
+        name,
+        config: a,
+        stt: plugins.stt.get(a.stt)!,
+        llm: plugins.llm.get(a.llm)!,
+        voice,
+        pluginTools: tools,
+        metrics: convMetrics,
+        log,
+        ...(opts.observerFor ? { observerFor: opts.observerFor } : {}),
+      });
+      agents.push({ ...factory, settings: { bargeIn: a.bargeIn, turn: a.vad } });
+    }
+
+    const ari = opts.ari ?? config.ari ?? (await resolveAriCredentials(config.server.pbxInstance));
+    const running = await startSwitchboard({
+      ari,
+      agents,
+      defaultAgent: config.defaultAgent,
+      format: config.server.mediaFormat,
+      maxCalls: config.server.maxCalls,
+      overflow: config.server.overflow,
+      httpPort: opts.httpPort ?? config.server.http.port,
+      logger: log,
+      registry,
+      ...(opts.onCallEnded ? { onCallEnded: opts.onCallEnded } : {}),
+    });
+    return {
+      ...running,
+      plugins,
+      phraseCache,
+      async stop() {
+        shutdown.abort();
+        await running.stop();
+        await plugins.close();
+      },
+    };
+  } catch (err) {
+    shutdown.abort();
+    await plugins.close();
+    throw err;
+  }
+}
+
+/** Each agent's providers are loaded and of the right kind; its allowlist names real tools. */
+function checkAgents(config: SwitchboardConfig, plugins: LoadedPlugins, tools: ToolRegistry): void {
+  const problems: { plugin: string; code: 'bad_manifest'; message: string }[] = [];
+  const known = new Set<string>([...tools.names(), ...BUILTIN_TOOL_NAMES]);
+  for (const [name, a] of Object.entries(config.agents)) {
+    const need: [string | undefined, 'stt' | 'llm' | 'tts', string][] = [
+      [a.stt, 'stt', 'stt'],
+      [a.llm, 'llm', 'llm'],
+      [a.tts, 'tts', 'tts'],
+      [a.ttsFallback, 'tts', 'ttsFallback'],
+    ];
+    for (const [plugin, kind, field] of need) {
+      if (plugin === undefined) continue;
+      if (plugins.kinds.get(plugin) !== kind) {
+        problems.push({ plugin, code: 'bad_manifest', message: `agents.${name}.${field}: "${plugin}" is not an enabled ${kind} plugin` });
+      }
+    }
+    for (const t of a.tools) {
+      if (!known.has(t)) problems.push({ plugin: name, code: 'bad_manifest', message: `agents.${name}.tools: no enabled plugin provides the tool "${t}"` });
+    }
+    if (a.fallback.transferTo && !a.transfer[a.fallback.transferTo]) {
+      problems.push({ plugin: name, code: 'bad_manifest', message: `agents.${name}.fallback.transferTo: "${a.fallback.transferTo}" is not one of its transfer destinations` });
+    }
+  }
+  if (problems.length > 0) throw new PluginLoadError(problems);
+}
