@@ -97,7 +97,7 @@ function turnCtx(overrides: Partial<TurnContext> = {}): TurnContext & { pending:
     pending,
     ...overrides,
   };
-  return ctx as TurnContext & { pending: Promise<unknown>[] };
+  return ctx;
 }
 
 describe('runTools', () => {
@@ -280,7 +280,7 @@ function toneTts(name: string, opts: { failBeforeAudio?: boolean; rate?: 8000 | 
     },
     close: () => Promise.resolve(),
   };
-  return p as TtsProvider & { calls: number };
+  return p;
 }
 
 describe('Voice', () => {
