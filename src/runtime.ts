@@ -10,8 +10,7 @@ import { join } from 'node:path';
 import type { AgentFactory } from './agents/agent.js';
 import { startSwitchboard, resolveAriCredentials, type AriCredentials, type RunningSwitchboard } from './app.js';
 import type { CallSummary } from './call/call-session.js';
-import type { SwitchboardConfig } from './config/schema.js';
-import { BUILTIN_TOOL_NAMES } from './conversation/builtin-tools.js';
+import { checkToolAllowlists, toolNamesOf, type LoadedConfig } from './config/load.js';
 import { createConversationAgentFactory, type ConversationObserver } from './conversation/conversation-agent.js';
 import { createConversationMetrics } from './conversation/metrics.js';
 import { ToolRegistry } from './conversation/tool-runner.js';
@@ -19,12 +18,9 @@ import { PhraseCache, Voice } from './conversation/voice.js';
 import { createLogger, type Logger } from './log.js';
 import { MetricsRegistry } from './metrics/registry.js';
 import type { CallInfo } from './agents/agent.js';
-import { DEFAULT_PLUGINS_DIR, inspectPlugins, startPlugins, PluginLoadError, type LoadedPlugins } from './plugins/loader.js';
+import { startPlugins, type LoadedPlugins } from './plugins/loader.js';
 
 export interface StartFromConfigOptions {
-  /** Directory of the config file: relative paths in plugin configs resolve against it. */
-  configDir: string;
-  pluginsDir?: string;
   logger?: Logger;
   /** Overrides config.ari / the sandbox credentials (tests). */
   ari?: AriCredentials;
@@ -40,21 +36,24 @@ export interface RunningFromConfig extends RunningSwitchboard {
   phraseCache: PhraseCache;
 }
 
-export async function startFromConfig(config: SwitchboardConfig, opts: StartFromConfigOptions): Promise<RunningFromConfig> {
+/**
+ * Start from a config that loadConfig() validated (schema, env, references, plugin configs);
+ * what can only be checked with the plugins running (tool allowlists) is checked here.
+ */
+export async function startFromConfig(loaded: LoadedConfig, opts: StartFromConfigOptions = {}): Promise<RunningFromConfig> {
+  const config = loaded.config;
   const log = opts.logger ?? createLogger();
   const shutdown = new AbortController();
   const cacheDir = opts.cacheDir ?? join(process.env.XDG_CACHE_HOME ?? join(homedir(), '.cache'), 'switchboard', 'plugins');
   mkdirSync(cacheDir, { recursive: true });
 
-  const enabled = Object.fromEntries(Object.entries(config.plugins).filter(([, p]) => p.enabled).map(([name, p]) => [name, p.config]));
-  const inspected = await inspectPlugins(enabled, opts.pluginsDir ?? DEFAULT_PLUGINS_DIR);
-  const plugins = await startPlugins(inspected, { log, signal: shutdown.signal, cacheDir, configDir: opts.configDir });
+  const plugins = await startPlugins(loaded.inspectedPlugins, { log, signal: shutdown.signal, cacheDir, configDir: loaded.dir });
   try {
     const registry = new MetricsRegistry();
     const convMetrics = createConversationMetrics(registry);
     const tools = new ToolRegistry();
     for (const [name, provider] of plugins.tools) for (const t of provider.tools) tools.add(t, name);
-    checkAgents(config, plugins, tools);
+    checkToolAllowlists(config, toolNamesOf(plugins.tools), loaded.source);
 
     const phraseCache = new PhraseCache();
     const agents: AgentFactory[] = [];
@@ -113,31 +112,4 @@ export async function startFromConfig(config: SwitchboardConfig, opts: StartFrom
     await plugins.close();
     throw err;
   }
-}
-
-/** Each agent's providers are loaded and of the right kind; its allowlist names real tools. */
-function checkAgents(config: SwitchboardConfig, plugins: LoadedPlugins, tools: ToolRegistry): void {
-  const problems: { plugin: string; code: 'bad_manifest'; message: string }[] = [];
-  const known = new Set<string>([...tools.names(), ...BUILTIN_TOOL_NAMES]);
-  for (const [name, a] of Object.entries(config.agents)) {
-    const need: [string | undefined, 'stt' | 'llm' | 'tts', string][] = [
-      [a.stt, 'stt', 'stt'],
-      [a.llm, 'llm', 'llm'],
-      [a.tts, 'tts', 'tts'],
-      [a.ttsFallback, 'tts', 'ttsFallback'],
-    ];
-    for (const [plugin, kind, field] of need) {
-      if (plugin === undefined) continue;
-      if (plugins.kinds.get(plugin) !== kind) {
-        problems.push({ plugin, code: 'bad_manifest', message: `agents.${name}.${field}: "${plugin}" is not an enabled ${kind} plugin` });
-      }
-    }
-    for (const t of a.tools) {
-      if (!known.has(t)) problems.push({ plugin: name, code: 'bad_manifest', message: `agents.${name}.tools: no enabled plugin provides the tool "${t}"` });
-    }
-    if (a.fallback.transferTo && !a.transfer[a.fallback.transferTo]) {
-      problems.push({ plugin: name, code: 'bad_manifest', message: `agents.${name}.fallback.transferTo: "${a.fallback.transferTo}" is not one of its transfer destinations` });
-    }
-  }
-  if (problems.length > 0) throw new PluginLoadError(problems);
 }

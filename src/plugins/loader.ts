@@ -92,7 +92,7 @@ export async function inspectPlugins(enabled: Readonly<Record<string, unknown>>,
       problems.push(manifestProblem);
       continue;
     }
-    const parsed = mod.manifest.configSchema.safeParse(rawConfig ?? {});
+    const parsed = mod.manifest.configSchema.safeParse(rawConfig ?? {}, { reportInput: true });
     if (!parsed.success) {
       for (const issue of formatZodIssues(parsed.error, `plugins.${name}.config`)) {
         problems.push({ plugin: name, code: 'invalid_config', message: issue.message, ...(issue.hint ? { hint: issue.hint } : {}) });
