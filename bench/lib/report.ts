@@ -234,7 +234,7 @@ export function renderMarkdown(r: BenchResults): string {
     parts.push(
       '## Media engine (micro-benchmark)',
       '',
-      `Inbound path per call on ${r.media.audioSeconds} s of espeak-ng speech with pauses (${r.media.speechSeconds} s voiced), ${r.media.model}; ` +
+      `Inbound path per call on ${r.media.audioSeconds} s of espeak-ng speech with pauses (${r.media.speechSeconds} s voiced; VAD on the first ${r.media.stages.find((x) => x.notes?.audioSeconds !== undefined)?.notes?.audioSeconds ?? '?'} s), ${r.media.model}; ` +
         `CPU by process.cpuUsage() (all threads), median of ${r.media.repeats} repeats. Calls run in lockstep so the VAD batcher forms real batches (max 64, 4 ms wait: the app's settings).`,
       '',
       mediaTable(r.media),
@@ -314,7 +314,7 @@ export function renderConsole(r: BenchResults): string {
     if (l.pcap && !('error' in l.pcap)) lines.push(`pcap check: median |Switchboard - wire| turns ${fmt(l.pcap.medianAbsDiffMs.turn)} ms, barge-ins ${fmt(l.pcap.medianAbsDiffMs.bargeIn)} ms`);
   }
   lines.push('\ntargets:');
-  for (const t of targets(r)) lines.push(`  ${String(t[0]).padEnd(52)} ${String(t[1]).padEnd(48)} ${String(t[2]).replace(/\*/g, '')}`);
+  for (const t of targets(r)) lines.push(`  ${String(t[0]).padEnd(66)} ${String(t[1]).padEnd(48)} ${String(t[2]).replace(/\*/g, '')}`);
   for (const [k, v] of Object.entries(r.errors)) lines.push(`\n${k} FAILED: ${v}`);
   return lines.join('\n');
 }

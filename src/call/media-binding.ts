@@ -52,6 +52,7 @@ class RtpSessionMedia implements OpenedMedia {
   private lastRealFrameAt = 0;
   /** Wall time up to which the session has been fed audio (real or synthetic). */
   private lastFedAt = 0;
+  private fillPending = false;
   private readonly silenceFrame: AudioFrame;
   private readonly leaveClock: () => void;
   syntheticSilenceFrames = 0;
@@ -63,7 +64,17 @@ class RtpSessionMedia implements OpenedMedia {
     private readonly onClose: (endpoint: RtpEndpoint, stats: RtpEndpointStats, syntheticSilenceFrames: number) => void,
   ) {
     this.silenceFrame = { samples: new Int16Array(endpoint.codec.samplesPer20ms), sampleRate: this.sampleRate };
-    this.leaveClock = clock.register((tick) => this.fillSilence(tick.firedMs));
+    this.leaveClock = clock.register((tick) => {
+      if (this.lastRealFrameAt === 0 || tick.firedMs - this.lastRealFrameAt < SILENCE_AFTER_MS || this.fillPending) return;
+      // A gap is suspected. After an event-loop stall this tick runs before the packets
+      // waiting in the socket are read (timers come before the I/O poll phase): decide only
+      // after the poll phase, so late packets are not mistaken for a caller gone quiet.
+      this.fillPending = true;
+      setImmediate(() => {
+        this.fillPending = false;
+        this.fillSilence(performance.now());
+      });
+    });
     endpoint.setHandlers({
       audio: (f) => {
         this.lastRealFrameAt = f.arrivalMs;
@@ -89,7 +100,7 @@ class RtpSessionMedia implements OpenedMedia {
    * until packets flow again.
    */
   private fillSilence(now: number): void {
-    if (this.lastRealFrameAt === 0 || now - this.lastRealFrameAt < SILENCE_AFTER_MS) return;
+    if (this.endpoint.closed || this.lastRealFrameAt === 0 || now - this.lastRealFrameAt < SILENCE_AFTER_MS) return;
     // Cover the whole gap, so audio time keeps pace with wall time for the end-of-turn timer.
     const due = Math.min(MAX_FILL_FRAMES, Math.floor((now - this.lastFedAt) / 20));
     for (let i = 0; i < due; i++) {
