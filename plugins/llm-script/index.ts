@@ -17,6 +17,7 @@ import { defineLlmPlugin, type LlmProvider, type LlmSession, type LlmSessionOpti
 import { DialogEngine, type EngineOptions } from './engine.js';
 import { loadScenarioFile, unreachableStates, type Scenario } from './scenario.js';
 import { ScriptSession } from './session.js';
+import { DEFAULT_NO, DEFAULT_YES } from './match.js';
 
 export const ScriptConfigSchema = z.strictObject({
   scenario: z.string().min(1),
@@ -43,6 +44,19 @@ export class ScriptProvider implements LlmProvider {
       log.warn({ scenarioLanguage: lang, agentLanguage: opts.language }, 'the scenario is written for another language than the agent');
     }
     return new ScriptSession(this.engine, opts, log);
+  }
+
+  /** Everything the scenario listens for: recognition hints for grammar-based recognisers. */
+  expectedPhrases(): readonly string[] {
+    const s = this.engine.scenario;
+    const out = new Set<string>();
+    const add = (p: string): void => void out.add(p.trim().toLowerCase());
+    for (const i of Object.values(s.intents)) [...i.examples, ...i.keywords].forEach(add);
+    for (const f of Object.values(s.faq)) [...f.examples, ...f.keywords].forEach(add);
+    for (const r of s.escalation.rules) r.phrases.forEach(add);
+    [...DEFAULT_YES, ...DEFAULT_NO, ...s.lexicon.yes, ...s.lexicon.no].forEach(add);
+    for (const slot of Object.values(s.slots)) if (slot.type === 'enum') for (const [v, syn] of Object.entries(slot.values)) [v, ...syn].forEach(add);
+    return [...out].filter((p) => p.length > 0);
   }
 
   async close(): Promise<void> {}

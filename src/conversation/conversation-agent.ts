@@ -99,7 +99,12 @@ class ConversationAgent implements Agent {
   private async open(ctx: CallContext): Promise<void> {
     const variables: Record<string, string> = { caller_number: this.call.caller.number, dialed: this.call.dialed ?? '' };
     const [stt, llm] = await Promise.all([
-      this.deps.stt.stream({ language: this.cfg.language, phrases: this.cfg.phrases, signal: ctx.signal }),
+      this.deps.stt.stream({
+        language: this.cfg.language,
+        // The agent's own hints, plus what a scripted model knows callers will say.
+        phrases: [...new Set([...this.cfg.phrases, ...(this.deps.llm.expectedPhrases?.() ?? [])])],
+        signal: ctx.signal,
+      }),
       this.deps.llm.session({ callId: this.call.callId, agent: this.deps.name, language: this.cfg.language, model: this.cfg.model, variables }),
     ]);
     this.stt = stt;
@@ -167,6 +172,7 @@ class ConversationAgent implements Agent {
   private async respond(ctx: TurnContext): Promise<void> {
     const specs = this.registry.specs(this.cfg.tools);
     const plays: Promise<void>[] = [];
+    const records: Promise<void>[] = [];
     try {
       for (let round = 0; round < this.cfg.maxToolRounds; round++) {
         const splitter = new SentenceSplitter();
@@ -223,10 +229,14 @@ class ConversationAgent implements Agent {
           this.deps.metrics.toolCalls.inc({ tool: o.call.name, outcome: o.failure ?? (o.result.ok ? 'ok' : 'tool_error') });
           this.observer?.toolCalled(ctx.turn, o);
         }
-        this.recordSpoken(ctx, assistant, spoken);
+        // What was heard is known once this round's sentences have played; the next model
+        // round does not wait for that.
+        const roundPlays = [...plays];
+        records.push(Promise.all(roundPlays).then(() => this.recordSpoken(ctx, assistant, spoken)));
         if (this.pendingAction || ctx.signal.aborted) break;
       }
       await Promise.all(plays);
+      await Promise.all(records);
       if (!ctx.signal.aborted && !this.pendingAction) {
         // The model kept calling tools without answering: do not leave the caller hanging.
         await this.fail('llm', new Error(`no answer after ${this.cfg.maxToolRounds} tool rounds`), ctx);
@@ -235,7 +245,7 @@ class ConversationAgent implements Agent {
       this.consecutiveErrors = 0;
       await this.afterReply(ctx);
     } catch (err) {
-      await Promise.allSettled(plays);
+      await Promise.allSettled([...plays, ...records]);
       if (ctx.signal.aborted || isAbortError(err)) return;
       await this.fail('llm', err, ctx);
     }

@@ -179,6 +179,11 @@ export interface LlmSession {
 
 export interface LlmProvider extends Closable {
   session(opts: LlmSessionOptions): Promise<LlmSession>;
+  /**
+   * Phrases callers are expected to say to this model, when it knows them (a scripted dialog
+   * does). The loop adds them to the agent's `phrases` as recognition hints for the STT.
+   */
+  expectedPhrases?(): readonly string[];
 }
 
 // --- text to speech ----------------------------------------------------------------------
