@@ -46,6 +46,8 @@ export interface ConversationAgentDeps {
 }
 
 const STT_FLUSH_TIMEOUT_MS = 5000;
+/** Caller audio kept before a VAD onset (the decision comes ~100-150 ms after the voice starts). */
+const STT_PRE_ROLL_MS = 400;
 
 export function createConversationAgentFactory(deps: ConversationAgentDeps): AgentFactory {
   return { name: deps.name, create: (call) => new ConversationAgent(deps, call) };
@@ -68,6 +70,10 @@ class ConversationAgent implements Agent {
   private readonly observer: ConversationObserver | undefined;
   private readonly log: Logger;
   private closed = false;
+  /** Whether caller audio is flowing to the recogniser (between VAD onset and end of turn). */
+  private sttOpen = false;
+  private preRoll: AudioFrame[] = [];
+  private preRollMs = 0;
 
   constructor(
     private readonly deps: ConversationAgentDeps,
@@ -112,19 +118,42 @@ class ConversationAgent implements Agent {
     stt.onInterim((r) => this.log.trace({ text: r.text }, 'interim transcript'));
   }
 
+  /**
+   * The recogniser hears the caller's speech only: from VAD onset (with a pre-roll of the
+   * audio just before it) to the end of the turn. Feeding it seconds of silence (while the
+   * agent talks) wastes CPU on every call and skews recognisers that adapt to their input
+   * (PocketSphinx's live cepstral mean: the first utterance after a long silence was misheard).
+   */
   onCallerAudio(frame: AudioFrame): void {
-    const stt = this.stt;
-    if (!stt) return;
+    if (!this.stt) return;
+    if (this.sttOpen) {
+      this.pushToStt(frame);
+      return;
+    }
+    this.preRoll.push(frame);
+    this.preRollMs += (frame.samples.length * 1000) / frame.sampleRate;
+    while (this.preRollMs > STT_PRE_ROLL_MS && this.preRoll.length > 1) {
+      const old = this.preRoll.shift()!;
+      this.preRollMs -= (old.samples.length * 1000) / old.sampleRate;
+    }
+  }
+
+  onSpeechStart(): void {
+    this.disarmSilence();
+    if (this.sttOpen) return;
+    this.sttOpen = true;
+    for (const f of this.preRoll) this.pushToStt(f);
+    this.preRoll = [];
+    this.preRollMs = 0;
+  }
+
+  private pushToStt(frame: AudioFrame): void {
     let pcm = frame;
     if (frame.sampleRate !== this.deps.stt.sampleRate) {
       this.sttResampler ??= createResampler(frame.sampleRate, this.deps.stt.sampleRate);
       pcm = this.sttResampler.process(frame);
     }
-    if (pcm.samples.length > 0) stt.push(pcm);
-  }
-
-  onSpeechStart(): void {
-    this.disarmSilence();
+    if (pcm.samples.length > 0) this.stt?.push(pcm);
   }
 
   onDtmf(digit: string, ctx: CallContext): void {
@@ -148,6 +177,7 @@ class ConversationAgent implements Agent {
     const t0 = performance.now();
     try {
       const flushSignal = AbortSignal.any([ctx.signal, AbortSignal.timeout(STT_FLUSH_TIMEOUT_MS)]);
+      this.sttOpen = false; // audio from here on waits in the pre-roll for the next onset
       text = (await this.stt!.flush(flushSignal)).text.trim();
       this.deps.metrics.sttFinalMs.observe(performance.now() - t0);
     } catch (err) {

@@ -6,6 +6,7 @@
  * latencies from both ends and the tools the agent used.
  */
 import type { CallInfo } from '../agents/agent.js';
+import type { AudioFrame } from '../audio/frame.js';
 import type { VadStreamSource } from '../audio/vad/silero-stream.js';
 import type { CallSummary } from '../call/call-session.js';
 import type { ConversationObserver } from '../conversation/conversation-agent.js';
@@ -83,6 +84,8 @@ export interface RunScriptOptions {
   vad?: VadStreamSource;
   /** Longest wait for one agent turn. */
   turnTimeoutMs?: number;
+  /** Renders the caller's lines (8 kHz); default: espeak-ng inside the SIP caller. */
+  voice?: (text: string) => Promise<AudioFrame>;
   log?: (line: string) => void;
 }
 
@@ -105,12 +108,12 @@ export async function runScriptedCall(script: DemoScript, opts: RunScriptOptions
       if (call.isEnded) break;
       if (step.bargeInAfterMs !== undefined) {
         await call.waitForAgentSpeechStart(turnTimeoutMs);
-        const r = await call.sayWhileAgentSpeaks(step.say, { afterMs: step.bargeInAfterMs });
+        const r = await call.sayWhileAgentSpeaks(opts.voice ? await opts.voice(step.say) : step.say, { afterMs: step.bargeInAfterMs });
         callerLines.push({ line: step.say, at: r.firstSentAt });
         log(`caller (barging in): ${step.say}`);
         call.discardPendingTurns();
       } else {
-        const r = await call.say(step.say);
+        const r = await call.say(opts.voice ? await opts.voice(step.say) : step.say);
         callerLines.push({ line: step.say, at: r.firstSentAt });
         log(`caller: ${step.say}`);
       }

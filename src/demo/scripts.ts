@@ -11,7 +11,7 @@ export const ORDER_STATUS: DemoScript = {
   description: 'A caller checks an order by its number and hangs up satisfied.',
   extension: '100',
   steps: [
-    { say: 'Hello. I would like to check the status of my order.' },
+    { say: 'Where is my order?' },
     { say: 'Three zero five five two.' },
     { say: 'No, that is all. Thank you, goodbye.' },
   ],

@@ -358,14 +358,15 @@ export class SipCaller {
     validateOptions(opts);
     if (opts.signal?.aborted) throw new SipCallError('dial aborted before it started', 'cancelled');
     const localIp = opts.localIp ?? '127.0.0.1';
-    const ownsModel = opts.vad === undefined;
-    const model: VadStreamSource = opts.vad ?? (await SileroVadModel.load());
+    const ownedModel = opts.vad === undefined ? await SileroVadModel.load() : undefined;
+    const model: VadStreamSource = opts.vad ?? (ownedModel as SileroVadModel);
     let vad: CallVad | undefined;
     let endpoint: RtpEndpoint | undefined;
     let transport: SipTransport | undefined;
     let caller: SipCaller | undefined;
     try {
-      vad = new CallVad(model, { sampleRate: 8000, turn: { ...DEFAULT_TURN, ...opts.turn } });
+      // A scripted caller wants every window judged, not real-time shedding: allow 10 s of backlog.
+      vad = new CallVad(model, { sampleRate: 8000, turn: { ...DEFAULT_TURN, ...opts.turn }, maxQueuedWindows: 320 });
       endpoint = await RtpEndpoint.open({ codec: 'ulaw', host: localIp, port: opts.rtpPort ?? 0, ...(opts.clock ? { clock: opts.clock } : {}) });
       let onRequest: (req: SipRequest, source: Destination) => void = () => undefined;
       let onStray: (res: SipResponse) => void = () => undefined;
@@ -379,7 +380,7 @@ export class SipCaller {
         onStrayResponse: (res) => onStray(res),
         onError: (err) => onError(err),
       });
-      caller = new SipCaller(opts, transport, endpoint, vad, ownsModel ? (model as SileroVadModel) : undefined);
+      caller = new SipCaller(opts, transport, endpoint, vad, ownedModel);
       const c = caller;
       onRequest = (req, source) => c.onRequest(req, source);
       onStray = (res) => c.onStrayResponse(res);
@@ -388,7 +389,7 @@ export class SipCaller {
       vad?.close();
       await endpoint?.close();
       await transport?.close();
-      if (ownsModel) await (model as SileroVadModel).close();
+      await ownedModel?.close();
       throw err;
     }
     try {
@@ -1339,14 +1340,19 @@ export class SipCaller {
    */
   private async flushVad(at: number): Promise<void> {
     this.flushingVad = true;
+    await this.vadIdle(); // windows still waiting for inference may start a turn
     if (this.currentTurn || this.vad.speaking) {
       const frames = Math.ceil((this.vad.endOfTurnSilenceMs + 3 * this.vad.windowMs) / FRAME_MS);
       for (let i = 0; i < frames; i++) this.vad.push(this.idleFrame, at);
+      await this.vadIdle();
     }
-    let timer: NodeJS.Timeout | undefined;
-    await Promise.race([this.vad.whenIdle(), new Promise<void>((resolve) => (timer = setTimeout(resolve, 2000)))]);
-    clearTimeout(timer);
     this.flushingVad = false;
+  }
+
+  private async vadIdle(): Promise<void> {
+    let timer: NodeJS.Timeout | undefined;
+    await Promise.race([this.vad.whenIdle(), new Promise<void>((resolve) => (timer = setTimeout(resolve, 5000)))]);
+    clearTimeout(timer);
   }
 
   private emit<K extends keyof SipCallerEvents>(event: K, payload: SipCallerEvents[K]): void {
