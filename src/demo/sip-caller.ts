@@ -1302,36 +1302,35 @@ export class SipCaller {
     this.settleDial = undefined;
     settle?.reject(new SipCallError(`call ended before it was answered (${end.reason})`, 'transport'));
 
-    await this.transport.close();
-    await this.endpoint.close(); // clears the pacer: unsent lines reject with CallEndedError
-    for (const p of this.pendingSays.values()) p.reject(new CallEndedError(this.endInfo));
-    this.pendingSays.clear();
-    await this.flushVad(at);
-    this.vad.close();
-    if (this.ownedModel) {
+    const endInfo = this.endInfo;
+    const step = async (fn: () => unknown): Promise<void> => {
       try {
-        await this.ownedModel.close();
+        await fn();
       } catch (err) {
         this.emit('error', err);
       }
+    };
+    try {
+      await step(() => this.transport.close());
+      await step(() => this.endpoint.close()); // clears the pacer: unsent lines reject with CallEndedError
+      for (const p of this.pendingSays.values()) p.reject(new CallEndedError(endInfo));
+      this.pendingSays.clear();
+      await step(() => this.flushVad(at));
+      await step(() => this.vad.close());
+      if (this.ownedModel) {
+        const model = this.ownedModel;
+        await step(() => model.close());
+      }
+    } finally {
+      const ended = new CallEndedError(endInfo);
+      for (const w of [...this.turnWaiters.splice(0), ...this.speechStartWaiters.splice(0), ...this.sleepers]) {
+        clearTimeout(w.timer);
+        w.reject(ended);
+      }
+      this.sleepers.clear();
+      this.emit('ended', endInfo);
+      this.resolveEnded(endInfo);
     }
-
-    const ended = new CallEndedError(this.endInfo);
-    for (const w of this.turnWaiters.splice(0)) {
-      clearTimeout(w.timer);
-      w.reject(ended);
-    }
-    for (const w of this.speechStartWaiters.splice(0)) {
-      clearTimeout(w.timer);
-      w.reject(ended);
-    }
-    for (const w of this.sleepers) {
-      clearTimeout(w.timer);
-      w.reject(ended);
-    }
-    this.sleepers.clear();
-    this.emit('ended', this.endInfo);
-    this.resolveEnded(this.endInfo);
   }
 
   /**
