@@ -34,7 +34,7 @@ let batcher: VadBatcher;
 let stt: SttProvider;
 let flite: TtsProvider;
 let espeak: TtsProvider;
-const cleanups: (() => Promise<unknown> | unknown)[] = [];
+const cleanups: (() => unknown)[] = [];
 
 beforeAll(async () => {
   model = await SileroVadModel.load();
@@ -60,7 +60,6 @@ afterEach(async () => {
 const brokenLlm: LlmProvider = {
   async session() {
     return {
-      // eslint-disable-next-line require-yield
       async *respond() {
         throw new PluginError('llm-broken', 'unavailable', 'connection refused', true);
       },
@@ -73,7 +72,6 @@ const brokenLlm: LlmProvider = {
 /** A TTS that fails before producing audio. */
 const brokenTts: TtsProvider = {
   sampleRate: 8000,
-  // eslint-disable-next-line require-yield
   async *synthesize() {
     throw new PluginError('tts-broken', 'unavailable', 'engine crashed', true);
   },
