@@ -5,6 +5,7 @@
 #   sox espeak-ng  synthesise and convert test speech offline
 #   flite          offline text-to-speech
 #   docker-compose validates docker-compose.yml without an engine
+#   libpocketsphinx3 libsphinxbase3 pocketsphinx-en-us   offline speech recognition (FFI) and its model
 set -euo pipefail
 declare -A pkg_for=(
   [mmdebstrap]=mmdebstrap
@@ -17,6 +18,10 @@ declare -A pkg_for=(
 missing=()
 for cmd in "${!pkg_for[@]}"; do
   command -v "$cmd" >/dev/null 2>&1 || missing+=("${pkg_for[$cmd]}")
+done
+# Libraries and data have no command to look for: ask dpkg.
+for pkg in libpocketsphinx3 libsphinxbase3 pocketsphinx-en-us; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || missing+=("$pkg")
 done
 if [ "${#missing[@]}" -eq 0 ]; then
   echo "system packages: all present"

@@ -10,8 +10,7 @@ import { echoAgentFactory } from './agents/echo.js';
 import type { AgentFactory } from './agents/agent.js';
 import { connectAri } from './ari/ari-connection.js';
 import type { AriConnection, ExternalMediaFormat } from './ari/types.js';
-import { SileroVadModel } from './audio/vad/silero-model.js';
-import { VadBatcher } from './audio/vad/vad-batcher.js';
+import { openVadSource } from './audio/vad/vad-source.js';
 import type { TurnDetectorConfig } from './audio/vad/turn-detector.js';
 import { CallController, type OverflowTarget } from './call/call-controller.js';
 import type { CallSummary } from './call/call-session.js';
@@ -75,9 +74,9 @@ export async function startSwitchboard(opts: SwitchboardOptions): Promise<Runnin
   const agents = new Map<string, AgentFactory>([[echoAgentFactory.name, echoAgentFactory]]);
   for (const a of opts.agents ?? []) agents.set(a.name, a);
 
-  const model = await SileroVadModel.load();
-  const batcher = new VadBatcher(model);
-  const media = createRtpMediaFactory({ vadSource: batcher, metrics, ...(opts.turn ? { defaultTurn: opts.turn } : {}) });
+  // Silero on a worker thread unless SWITCHBOARD_VAD_THREAD=main (in-thread VadBatcher).
+  const vad = await openVadSource({ logger: log.child({ component: 'vad' }) });
+  const media = createRtpMediaFactory({ vadSource: vad.source, metrics, ...(opts.turn ? { defaultTurn: opts.turn } : {}) });
   const asQuantiles = (h: LatencyHistogram) => () => ({ count: h.count, sum: h.mean * h.count, quantile: (q: number) => h.percentile(q * 100) });
   registry.quantileView('switchboard_rtp_send_deviation_ms', 'Outbound RTP: |send time - scheduled time| per packet (ended calls)', asQuantiles(media.pacing.sendDeviation));
   registry.quantileView('switchboard_rtp_interval_jitter_ms', 'Outbound RTP: |packet interval - 20 ms| within talkspurts (ended calls)', asQuantiles(media.pacing.intervalJitter));
@@ -126,7 +125,7 @@ export async function startSwitchboard(opts: SwitchboardOptions): Promise<Runnin
     });
     httpUrl = `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
   }
-  log.info({ app: opts.ari.app, ari: opts.ari.url, http: httpUrl, vad: model.version }, 'Switchboard ready');
+  log.info({ app: opts.ari.app, ari: opts.ari.url, http: httpUrl, vad: vad.version, vadThread: vad.thread }, 'Switchboard ready');
 
   return {
     ari,
@@ -139,8 +138,7 @@ export async function startSwitchboard(opts: SwitchboardOptions): Promise<Runnin
     async stop() {
       await controller.stop();
       await ari.close();
-      batcher.close();
-      await model.close();
+      await vad.close();
       if (server) await new Promise<void>((r) => server.close(() => r()));
     },
   };

@@ -21,7 +21,7 @@ export interface VadStream {
   close(): void;
 }
 
-/** Anything that hands out VAD streams: the model itself (unbatched) or a VadBatcher. */
+/** Anything that hands out VAD streams: the model itself (unbatched), a VadBatcher, or a WorkerVadSource. */
 export interface VadStreamSource {
   createStream(sampleRate: VadSampleRate, windowSamples?: number): VadStream;
 }
