@@ -361,11 +361,18 @@ class ConversationAgent implements Agent {
     async function* audio(): AsyncIterable<AudioFrame> {
       yield await voice.fixed(text, signal);
     }
-    return ctx.play(audio(), signal).catch((err: unknown) => {
-      this.deps.metrics.failures.inc({ stage: 'tts' });
-      this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'speaking a fixed phrase failed');
-      return { completed: false, playedMs: 0, droppedMs: 0 };
-    });
+    const turn = 'turn' in ctx ? ctx.turn : 0;
+    return ctx
+      .play(audio(), signal)
+      .catch((err: unknown) => {
+        this.deps.metrics.failures.inc({ stage: 'tts' });
+        this.log.error({ err: err instanceof Error ? err.message : String(err) }, 'speaking a fixed phrase failed');
+        return { completed: false, playedMs: 0, droppedMs: 0 };
+      })
+      .then((r) => {
+        if (text !== this.cfg.greeting) this.observer?.agentSaid(turn, text, r.completed ? text : '', r.completed);
+        return r;
+      });
   }
 
   // --- silence -----------------------------------------------------------------------------

@@ -104,7 +104,7 @@ export async function runScriptedCall(script: DemoScript, opts: RunScriptOptions
     // The greeting.
     const greeting = await call.waitForAgentTurn({ timeoutMs: turnTimeoutMs });
     log(`agent spoke ${Math.round(greeting.speechMs)} ms (greeting)`);
-    for (const step of script.steps) {
+    for (const [i, step] of script.steps.entries()) {
       if (call.isEnded) break;
       if (step.bargeInAfterMs !== undefined) {
         await call.waitForAgentSpeechStart(turnTimeoutMs);
@@ -118,6 +118,8 @@ export async function runScriptedCall(script: DemoScript, opts: RunScriptOptions
         log(`caller: ${step.say}`);
       }
       if (call.isEnded) break;
+      // The next step talks over the agent's reply to this line: do not wait for it to end.
+      if (script.steps[i + 1]?.bargeInAfterMs !== undefined) continue;
       try {
         const t = await call.waitForAgentTurn({ timeoutMs: turnTimeoutMs });
         log(`agent spoke ${Math.round(t.speechMs)} ms${t.latencyMs !== undefined ? ` (${Math.round(t.latencyMs)} ms after the caller)` : ''}`);
