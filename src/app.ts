@@ -67,6 +67,14 @@ export interface RunningSwitchboard {
   stop(): Promise<void>;
 }
 
+/** SWITCHBOARD_VAD_WINDOW_MS: 32 (default), 64 or 96; anything else is a startup error. */
+function vadWindowMsFromEnv(): 32 | 64 | 96 | undefined {
+  const raw = process.env.SWITCHBOARD_VAD_WINDOW_MS;
+  if (raw === undefined || raw === '') return undefined;
+  if (raw === '32' || raw === '64' || raw === '96') return Number(raw) as 32 | 64 | 96;
+  throw new Error(`SWITCHBOARD_VAD_WINDOW_MS must be 32, 64 or 96 (got "${raw}")`);
+}
+
 export async function startSwitchboard(opts: SwitchboardOptions): Promise<RunningSwitchboard> {
   const log = opts.logger ?? createLogger();
   const registry = opts.registry ?? new MetricsRegistry();
@@ -76,7 +84,12 @@ export async function startSwitchboard(opts: SwitchboardOptions): Promise<Runnin
 
   // Silero on a worker thread unless SWITCHBOARD_VAD_THREAD=main (in-thread VadBatcher).
   const vad = await openVadSource({ logger: log.child({ component: 'vad' }) });
-  const media = createRtpMediaFactory({ vadSource: vad.source, metrics, ...(opts.turn ? { defaultTurn: opts.turn } : {}) });
+  const media = createRtpMediaFactory({
+    vadSource: vad.source,
+    metrics,
+    ...(opts.turn ? { defaultTurn: opts.turn } : {}),
+    ...(vadWindowMsFromEnv() ? { vadWindowMs: vadWindowMsFromEnv() } : {}),
+  });
   const asQuantiles = (h: LatencyHistogram) => () => ({ count: h.count, sum: h.mean * h.count, quantile: (q: number) => h.percentile(q * 100) });
   registry.quantileView('switchboard_rtp_send_deviation_ms', 'Outbound RTP: |send time - scheduled time| per packet (ended calls)', asQuantiles(media.pacing.sendDeviation));
   registry.quantileView('switchboard_rtp_interval_jitter_ms', 'Outbound RTP: |packet interval - 20 ms| within talkspurts (ended calls)', asQuantiles(media.pacing.intervalJitter));
