@@ -21,7 +21,7 @@ import { join } from 'node:path';
 import { isSampleRate } from '../../src/audio/frame.js';
 import { abortError, fliteError, type SynthEngine, type SynthJob, type VoiceInfo, type Wave } from './engine.js';
 import { availableVoices, isKnownVoice } from './voices.js';
-import { parseWav } from './wav.js';
+import { parseWav } from '../../src/audio/wav.js';
 
 export interface ProcessEngineOptions {
   binary: string;

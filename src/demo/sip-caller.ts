@@ -61,7 +61,7 @@ import {
 } from './sip-message.js';
 import { SipTransport, type ClientTransaction, type Destination, type SipTimers, type SipTraceEvent } from './sip-transport.js';
 import { synthesizeSpeech, voicedExtent, type SpeechOptions } from './speech.js';
-import { encodeWav } from './wav.js';
+import { encodeWav } from '../audio/wav.js';
 
 export interface SipCallerOptions {
   /** The PBX's SIP address (an IP literal). */

@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import { isSampleRate, type AudioFrame, type SampleRate } from '../audio/frame.js';
 import { resampleFrame } from '../audio/resampler.js';
-import { parseWav } from './wav.js';
+import { parseWav } from '../audio/wav.js';
 
 export interface SpeechOptions {
   /** espeak-ng voice (default "en-us"). */

@@ -14,6 +14,7 @@ import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { startSwitchboard, type RunningSwitchboard } from '../../src/app.js';
 import type { CallSummary } from '../../src/call/call-session.js';
+import { encodeWav } from '../../src/audio/wav.js';
 import { createLogger, silentLogger } from '../../src/log.js';
 import { pbxDown, pbxUp } from '../../src/pbx/instance.js';
 import { useSandbox } from '../support/pbx.js';
@@ -45,26 +46,6 @@ async function waitFor(what: string, pred: () => boolean | Promise<boolean>, tim
     if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
     await new Promise((r) => setTimeout(r, 50));
   }
-}
-
-/** Write PCM16 mono 8 kHz as a WAV file (SIPp's helper converts it to raw G.711). */
-async function writeWav(path: string, samples: Int16Array, rate: number): Promise<void> {
-  const data = Buffer.from(samples.buffer, samples.byteOffset, samples.byteLength);
-  const h = Buffer.alloc(44);
-  h.write('RIFF', 0);
-  h.writeUInt32LE(36 + data.length, 4);
-  h.write('WAVE', 8);
-  h.write('fmt ', 12);
-  h.writeUInt32LE(16, 16);
-  h.writeUInt16LE(1, 20);
-  h.writeUInt16LE(1, 22);
-  h.writeUInt32LE(rate, 24);
-  h.writeUInt32LE(rate * 2, 28);
-  h.writeUInt16LE(2, 32);
-  h.writeUInt16LE(16, 34);
-  h.write('data', 36);
-  h.writeUInt32LE(data.length, 40);
-  await writeFile(path, Buffer.concat([h, data]));
 }
 
 describe('call engine through the sandbox PBX (echo agent)', () => {
@@ -137,7 +118,7 @@ describe('call engine through the sandbox PBX (echo agent)', () => {
       { kind: 'silence', ms: 2500 },
     ]);
     const wavPath = join(work, 'barge.wav');
-    await writeWav(wavPath, clip.frame.samples, 8000);
+    await writeFile(wavPath, encodeWav(clip.frame));
     const sink = await rtpSink();
     const before = summaries.length;
     try {

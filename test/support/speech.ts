@@ -13,58 +13,9 @@ import { resampleFrame } from '../../src/audio/resampler.js';
 
 const run = promisify(execFile);
 
-export interface WavPcm {
-  /** Mono PCM16 (multi-channel files are averaged). */
-  samples: Int16Array;
-  sampleRate: number;
-  channels: number;
-}
-
-/**
- * Parse a RIFF/WAVE file holding 16-bit PCM: walks the chunk list (fmt, LIST, fact, ...)
- * instead of assuming a 44-byte header, honours odd-size chunk padding, and tolerates the
- * 0 / 0xFFFFFFFF data sizes streaming writers leave behind.
- */
-export function parseWav(buf: Buffer): WavPcm {
-  if (buf.length < 12 || buf.toString('ascii', 0, 4) !== 'RIFF' || buf.toString('ascii', 8, 12) !== 'WAVE') {
-    throw new Error('not a RIFF/WAVE file');
-  }
-  let fmt: { format: number; channels: number; sampleRate: number; bits: number } | undefined;
-  let off = 12;
-  while (off + 8 <= buf.length) {
-    const id = buf.toString('ascii', off, off + 4);
-    const declared = buf.readUInt32LE(off + 4);
-    const body = off + 8;
-    if (id === 'fmt ') {
-      let format = buf.readUInt16LE(body);
-      if (format === 0xfffe && declared >= 40) format = buf.readUInt16LE(body + 24); // extensible: sub-format GUID
-      fmt = {
-        format,
-        channels: buf.readUInt16LE(body + 2),
-        sampleRate: buf.readUInt32LE(body + 4),
-        bits: buf.readUInt16LE(body + 14),
-      };
-    } else if (id === 'data') {
-      if (!fmt) throw new Error('WAV data chunk before fmt chunk');
-      if (fmt.format !== 1 || fmt.bits !== 16) {
-        throw new Error(`unsupported WAV encoding: format ${fmt.format}, ${fmt.bits} bits (want 16-bit PCM)`);
-      }
-      const available = buf.length - body;
-      const size = declared === 0 || declared > available ? available : declared;
-      const frameBytes = 2 * fmt.channels;
-      const frames = Math.floor(size / frameBytes);
-      const samples = new Int16Array(frames);
-      for (let i = 0; i < frames; i++) {
-        let acc = 0;
-        for (let c = 0; c < fmt.channels; c++) acc += buf.readInt16LE(body + i * frameBytes + 2 * c);
-        samples[i] = Math.round(acc / fmt.channels);
-      }
-      return { samples, sampleRate: fmt.sampleRate, channels: fmt.channels };
-    }
-    off = body + declared + (declared % 2);
-  }
-  throw new Error('WAV file has no data chunk');
-}
+// One WAV reader for the whole project (src/audio/wav.ts); re-exported for the tests.
+export { parseWav, type WavPcm } from '../../src/audio/wav.js';
+import { parseWav } from '../../src/audio/wav.js';
 
 export type TtsEngine = 'espeak-ng' | 'flite';
 

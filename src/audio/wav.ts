@@ -4,7 +4,7 @@
  * padding, and accepts the 0 / oversized data sizes that streaming writers (espeak-ng --stdout)
  * leave behind. Multi-channel audio is mixed down to mono.
  */
-import type { AudioFrame } from '../audio/frame.js';
+import type { AudioFrame } from './frame.js';
 
 export interface WavPcm {
   /** Mono PCM16 (channels averaged). */
