@@ -83,11 +83,21 @@ export const PocketSphinxConfigSchema = z.strictObject({
    * Unset: grammar when the stream brings phrases, else lm.
    */
   mode: z.enum(['lm', 'grammar', 'keywords']).optional(),
-  /** Detection threshold of a one-word keyphrase (longer phrases get a lower one). */
+  /** Keyword mode: detection threshold of a 10-phone keyphrase (scaled with length: 1e-20 -> 1e-2 for one phone). */
   keywordThreshold: z.number().positive().max(1).default(1e-20),
   grammar: GrammarSchema.prefault({}),
-  /** Rate of the audio the decoder takes: 16000 for Debian's en-us model, 8000 only with an 8 kHz model. */
-  sampleRate: z.union([z.literal(16000), z.literal(8000)]).default(16000),
+  /**
+   * Rate of the audio the plugin takes from the engine. Calls are 8 kHz G.711: 8000 (default)
+   * takes them as they are; 16000 suits wideband calls. The decoder always runs at the
+   * acoustic model's own rate (16 kHz for Debian's en-us; read from feat.params).
+   */
+  sampleRate: z.union([z.literal(8000), z.literal(16000)]).default(8000),
+  /**
+   * How 8 kHz audio is brought to a 16 kHz model: "image" repeats samples, leaving a mirrored
+   * image of the 0-4 kHz band where the wideband model expects energy (fewer errors on
+   * telephone speech, see README); "filter" is a clean band-limited interpolation.
+   */
+  upsampling: z.enum(['image', 'filter']).default('image'),
   /** Primary language subtags this model serves; streams for other languages are refused. */
   languages: z.array(z.string().regex(/^[a-zA-Z]{2,3}$/)).min(1).default(['en']),
   /** How often partial hypotheses are sent while the caller speaks (0: never). */

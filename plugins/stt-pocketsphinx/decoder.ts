@@ -32,6 +32,8 @@ export interface DecoderSpec {
 
 export interface DecodeResult {
   text: string;
+  /** 10 ms frames the search saw (PocketSphinx drops silence before the search). */
+  speechFrames?: number;
   /** exp(log posterior of the whole best path): P(hypothesis | audio), 0..1 (N-gram search). */
   sentencePosterior?: number;
   /** Mean of the per-word posteriors of the best path, 0..1 (N-gram search). */
@@ -162,9 +164,17 @@ export class Decoder {
       throw nativeError(this.lib, 'internal', 'ps_end_utt failed', true);
     }
     const raw = (await this.lib.getHyp(ptr)).text;
+    const speechFrames = this.lib.frameCount(ptr);
+    if (this.spec.kind === 'keywords') {
+      // Keyword spotting lists its detections newest first; put them in spoken order.
+      if (!raw) return { text: '', speechFrames };
+      const spotted = this.lib.segments(ptr).filter((s) => isWord(s.word));
+      spotted.sort((a, b) => a.startFrame - b.startFrame);
+      return { text: normalizeHyp(spotted.map((s) => s.word).join(' ')), speechFrames };
+    }
     const text = normalizeHyp(raw);
     if (this.spec.kind === 'grammar') {
-      if (!raw) return { text };
+      if (!raw) return { text, speechFrames };
       const frames = { leadingGarbage: 0, innerGarbage: 0, trailingGarbage: 0, words: 0 };
       let pending = 0; // garbage since the last word
       for (const s of this.lib.segments(ptr)) {
@@ -179,9 +189,9 @@ export class Decoder {
       }
       if (frames.words === 0) frames.leadingGarbage += pending;
       else frames.trailingGarbage += pending;
-      return { text, frames };
+      return { text, speechFrames, frames };
     }
-    if (!text || !withPosteriors || this.spec.kind !== 'lm') return { text };
+    if (!text || !withPosteriors || this.spec.kind !== 'lm') return { text, speechFrames };
     const logProb = await this.lib.getProb(ptr);
     const sentencePosterior = clamp01(this.lib.logToLinear(ptr, logProb));
     const posts = this.lib
@@ -189,7 +199,7 @@ export class Decoder {
       .filter((s) => isWord(s.word))
       .map((s) => clamp01(this.lib.logToLinear(ptr, s.logPosterior)));
     const wordPosterior = posts.length > 0 ? posts.reduce((a, b) => a + b, 0) / posts.length : undefined;
-    return wordPosterior === undefined ? { text, sentencePosterior } : { text, sentencePosterior, wordPosterior };
+    return wordPosterior === undefined ? { text, speechFrames, sentencePosterior } : { text, speechFrames, sentencePosterior, wordPosterior };
   }
 
   /** Abandon the utterance in progress (its result is discarded). */
@@ -198,11 +208,6 @@ export class Decoder {
     if (!this.inUtterance) return;
     this.inUtterance = false;
     if ((await this.lib.endUtt(ptr)) < 0) this.broken = true;
-  }
-
-  /** CPU seconds this decoder has spent (pocketsphinx's own accounting). */
-  cpuSeconds(): number {
-    return this.ptr === null ? 0 : this.lib.allTimes(this.ptr).cpuSeconds;
   }
 
   /** Release the native decoder. Idempotent; must not run while a job is in flight. */

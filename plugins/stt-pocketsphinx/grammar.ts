@@ -140,21 +140,33 @@ export function buildJsgf(compiled: CompiledPhrases, options: Pick<GrammarOption
   return ['#JSGF V1.0;', 'grammar switchboard;', 'public <utterance> = <item>+;', `<item> = ${items.join(' | ')};`, ''].join('\n');
 }
 
+/** Phones in a keyphrase that gets exactly `keywordThreshold`; others scale with their length. */
+export const KEYPHRASE_REFERENCE_PHONES = 10;
+
 /**
  * Keyphrase file for keyword spotting: one phrase per line with its detection threshold.
- * Longer phrases get a proportionally lower threshold (per CMU's guidance the threshold
- * should shrink with the phrase's length), single words use `threshold` as is.
+ * The threshold bounds how much better the phrase must score than the free phone loop, so it
+ * must shrink with the phrase's length: a phrase of n phones gets
+ * keywordThreshold^(n / KEYPHRASE_REFERENCE_PHONES) (a 1-phone "oh" at 1e-20 would fire on
+ * every breath). `phoneCount(word)` is the length of the word's first pronunciation.
+ * Digits are spotted one by one, except "oh" (a single vowel).
  */
-export function buildKeyphraseList(compiled: CompiledPhrases, threshold: number, options: Pick<GrammarOptions, 'digits'>): string | undefined {
+export function buildKeyphraseList(
+  compiled: CompiledPhrases,
+  threshold: number,
+  phoneCount: (word: string) => number,
+): string | undefined {
   const entries = new Map<string, number>();
-  const logT = Math.log10(threshold);
-  for (const p of compiled.phrases) entries.set(p.join(' '), logT * Math.max(1, p.length / 2));
-  if (options.digits) for (const d of DIGIT_WORDS) if (compiled.words.includes(d)) entries.set(d, logT);
-  // Words that only occur in phrases with an unknown word still deserve spotting.
+  const add = (words: readonly string[]): void => {
+    const phones = words.reduce((n, w) => n + Math.max(1, phoneCount(w)), 0);
+    entries.set(words.join(' '), Math.log10(threshold) * (phones / KEYPHRASE_REFERENCE_PHONES));
+  };
+  for (const p of compiled.phrases) add(p);
+  // Words that are not part of a whole phrase (one-word phrases, or phrases with an unknown word).
   const inPhrases = new Set(compiled.phrases.flat());
-  for (const w of compiled.words) if (!inPhrases.has(w) && !entries.has(w)) entries.set(w, logT);
+  for (const w of compiled.words) if (!inPhrases.has(w) && !DIGIT_WORDS.includes(w)) add([w]);
   if (entries.size === 0) return undefined;
-  return [...entries].map(([phrase, log]) => `${phrase} /1e${Math.round(log)}/`).join('\n') + '\n';
+  return [...entries].map(([phrase, log]) => `${phrase} /${(10 ** log).toExponential(2)}/`).join('\n') + '\n';
 }
 
 function formatWeight(w: number): string {

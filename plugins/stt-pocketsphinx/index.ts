@@ -8,8 +8,9 @@
  *   with low confidence;
  * - keywords mode: keyword spotting of the phrases.
  *
- * Consumes 16 kHz PCM16 (the engine resamples the 8 kHz call audio). See README.md in this
- * folder for the config keys, measured accuracy and cost.
+ * Takes the call's 8 kHz audio (sampleRate 8000, default) and brings it to the 16 kHz model
+ * itself, or 16 kHz audio for wideband calls. See README.md in this folder for the config keys,
+ * measured accuracy and cost.
  */
 import { defineSttPlugin } from '../../src/plugins/api.js';
 import { PocketSphinxConfigSchema, type PocketSphinxConfig } from './config.js';

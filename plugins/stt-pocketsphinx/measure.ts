@@ -3,8 +3,12 @@
  * call-centre phrase set spoken by five offline voices, wideband and through a G.711 telephone
  * channel), CPU per second of audio, flush latency, memory and start-up time per decoder.
  *
- *   npx tsx plugins/stt-pocketsphinx/measure.ts [--channel wideband|telephone|both]
- *       [--config '{"grammar":{"garbageWeight":0.05}}'] [--skip-accuracy] [--skip-cost]
+ *   npx tsx plugins/stt-pocketsphinx/measure.ts [--scenario wideband,telephone,telephone-filter]
+ *       [--config '{"grammar":{"garbageWeight":0.05}}'] [--skip-accuracy] [--skip-cost] [--verbose]
+ *
+ * Scenarios: wideband = 16 kHz synthetic speech, plugin at sampleRate 16000; telephone = the
+ * same through 8 kHz G.711, plugin at sampleRate 8000 (default "image" upsampling);
+ * telephone-filter = the same with upsampling "filter" (what the engine's resampler gives).
  *
  * Not a test (no pass/fail): the numbers go into README.md; the tests assert floors.
  */
@@ -21,7 +25,7 @@ import { AGENT_PHRASES, IN_GRAMMAR, OUT_OF_GRAMMAR, say, utterance, VOICES, WerT
 
 const { values } = parseArgs({
   options: {
-    channel: { type: 'string', default: 'both' },
+    scenario: { type: 'string', default: 'wideband,telephone,telephone-filter' },
     config: { type: 'string', default: '{}' },
     'skip-accuracy': { type: 'boolean', default: false },
     'skip-cost': { type: 'boolean', default: false },
@@ -42,8 +46,22 @@ function pct(x: number): string {
   return `${(100 * x).toFixed(1)}%`;
 }
 
-async function accuracy(channel: Channel): Promise<void> {
-  const p = await provider();
+interface Scenario {
+  name: string;
+  channel: Channel;
+  config: Record<string, unknown>;
+}
+
+const SCENARIOS: Record<string, Scenario> = {
+  wideband: { name: 'wideband 16 kHz', channel: 'wideband', config: { sampleRate: 16000 } },
+  telephone: { name: 'telephone (G.711, 8 kHz in, image upsampling)', channel: 'telephone', config: { sampleRate: 8000, upsampling: 'image' } },
+  'telephone-filter': { name: 'telephone (G.711, 8 kHz in, filter upsampling)', channel: 'telephone', config: { sampleRate: 8000, upsampling: 'filter' } },
+};
+
+async function accuracy(sc: Scenario): Promise<void> {
+  const p = await provider(sc.config);
+  const rate = p.sampleRate;
+  const channel = sc.channel;
   const rows: string[] = [];
   const total = { lmIn: new WerTally(), gIn: new WerTally(), lmOut: new WerTally(), gOut: new WerTally() };
   const flite = { lmIn: new WerTally(), gIn: new WerTally(), lmOut: new WerTally(), gOut: new WerTally() };
@@ -60,7 +78,7 @@ async function accuracy(channel: Channel): Promise<void> {
       ['out', OUT_OF_GRAMMAR],
     ] as const) {
       for (const text of texts) {
-        const clip = await utterance(text, voice, channel);
+        const clip = await utterance(text, voice, channel, rate);
         const a = await say(lm, clip);
         const b = await say(g, clip);
         const fell = g.lastTurn?.usedFallback ?? false;
@@ -81,16 +99,16 @@ async function accuracy(channel: Channel): Promise<void> {
         }
       }
     }
-    rows.push(`| ${voice.name} | ${v.lmIn} | ${v.gIn} | ${v.lmOut} | ${v.gOut} |`);
+    rows.push(`| ${voice.name} | ${v.lmIn.summary} | ${v.gIn.summary} | ${v.lmOut.summary} | ${v.gOut.summary} |`);
     await lm.close();
     await g.close();
   }
-  console.log(`\n### Accuracy, ${channel} (WER; in-grammar: ${IN_GRAMMAR.length} utterances/voice, out-of-grammar: ${OUT_OF_GRAMMAR.length})\n`);
+  console.log(`\n### Accuracy, ${sc.name} (WER; in-grammar: ${IN_GRAMMAR.length} utterances/voice, out-of-grammar: ${OUT_OF_GRAMMAR.length})\n`);
   console.log('| voice | LM, in-grammar | grammar, in-grammar | LM, out-of-grammar | grammar+fallback, out-of-grammar |');
   console.log('|---|---|---|---|---|');
   for (const r of rows) console.log(r);
-  console.log(`| flite (4 voices) | ${flite.lmIn} | ${flite.gIn} | ${flite.lmOut} | ${flite.gOut} |`);
-  console.log(`| all 5 voices | ${total.lmIn} | ${total.gIn} | ${total.lmOut} | ${total.gOut} |`);
+  console.log(`| flite (4 voices) | ${flite.lmIn.summary} | ${flite.gIn.summary} | ${flite.lmOut.summary} | ${flite.gOut.summary} |`);
+  console.log(`| all 5 voices | ${total.lmIn.summary} | ${total.gIn.summary} | ${total.lmOut.summary} | ${total.gOut.summary} |`);
   console.log(`\nLM re-decodes: ${oogFallbacks}/${outTurns} out-of-grammar turns, ${falseFallbacks}/${inTurns} in-grammar turns (${pct(falseFallbacks / inTurns)})`);
   await p.close();
 }
@@ -99,9 +117,11 @@ async function cost(): Promise<void> {
   const p = await provider({ pool: { maxIdle: 0, prewarm: 0 } });
   const voice = VOICES[0];
   if (!voice) return;
-  const clips = await Promise.all(IN_GRAMMAR.map((t) => utterance(t, voice, 'telephone')));
-  const audioSeconds = clips.reduce((s, c) => s + c.samples.length / 16000, 0);
-  console.log('\n### Cost (this machine)\n');
+  const rate = p.sampleRate;
+  const clips = await Promise.all(IN_GRAMMAR.map((t) => utterance(t, voice, 'telephone', rate)));
+  const audioSeconds = clips.reduce((s, c) => s + c.samples.length / rate, 0);
+  const frame = rate / 50;
+  console.log(`\n### Cost (this machine, ${rate} Hz input)\n`);
   for (const [label, phrases] of [
     ['LM', undefined],
     ['grammar', AGENT_PHRASES],
@@ -112,16 +132,15 @@ async function cost(): Promise<void> {
     const cpu0 = process.cpuUsage();
     const wall0 = performance.now();
     for (const clip of clips) {
-      const frames = clip.samples.length / 320;
       const t = performance.now();
       await say(s, clip);
-      flushMs.push(performance.now() - t - frames * 0); // whole push+flush (push is a copy)
+      flushMs.push(performance.now() - t);
     }
     const cpu = process.cpuUsage(cpu0);
     const wall = performance.now() - wall0;
     const cpuMsPerSec = (cpu.user + cpu.system) / 1000 / audioSeconds;
     // Silence: what an idle caller costs (the engine pushes all audio, speech or not).
-    const silence = { samples: new Int16Array(16000 * 10), sampleRate: 16000 as const };
+    const silence = { samples: new Int16Array(rate * 10), sampleRate: rate };
     const cpuS0 = process.cpuUsage();
     await say(s, silence);
     const cpuS = process.cpuUsage(cpuS0);
@@ -141,9 +160,9 @@ async function cost(): Promise<void> {
     const s = await p.stream({ language: 'en-US', phrases, signal: ac.signal });
     const lat: number[] = [];
     for (const clip of clips.slice(0, 6)) {
-      const frames = Math.ceil(clip.samples.length / 320);
+      const frames = Math.ceil(clip.samples.length / frame);
       for (let i = 0; i < frames; i++) {
-        s.push({ samples: clip.samples.subarray(i * 320, (i + 1) * 320), sampleRate: 16000 });
+        s.push({ samples: clip.samples.subarray(i * frame, (i + 1) * frame), sampleRate: rate });
         await new Promise((r) => setTimeout(r, 20));
       }
       const t = performance.now();
@@ -155,28 +174,43 @@ async function cost(): Promise<void> {
     await s.close();
   }
 
-  // Memory and start-up per decoder (no pooling: every stream builds its own).
+  await p.close();
+}
+
+/**
+ * Memory and start-up per decoder. Runs first, in a process that has not freed a decoder yet
+ * (malloc would hand freed memory to the next one and hide its size), holding every decoder.
+ */
+async function memory(): Promise<void> {
+  const p = await provider({ pool: { maxIdle: 16, prewarm: 1 } });
+  console.log('\n### Memory and start-up\n');
   for (const [label, phrases] of [
     ['LM', undefined],
     ['grammar', AGENT_PHRASES],
   ] as const) {
-    const n = 4;
+    // Not measured: the first LM stream takes the decoder built at start-up, the first grammar
+    // stream compiles the grammar (reads the dictionary into the JS heap once).
+    await p.stream({ language: 'en-US', phrases, signal: ac.signal });
     (global as { gc?: () => void }).gc?.();
+    const n = 4;
     const rss0 = process.memoryUsage().rss;
     const t0 = performance.now();
-    const streams = [];
-    for (let i = 0; i < n; i++) streams.push(await p.stream({ language: 'en-US', phrases, signal: ac.signal }));
+    for (let i = 0; i < n; i++) await p.stream({ language: 'en-US', phrases, signal: ac.signal });
     const ms = (performance.now() - t0) / n;
     const rss = (process.memoryUsage().rss - rss0) / n / 1e6;
-    console.log(`${label} decoder: ${rss.toFixed(1)} MB RSS each, ${ms.toFixed(0)} ms to build (measured over ${n})`);
-    await Promise.all(streams.map((s) => s.close()));
+    console.log(`${label} decoder: ${rss.toFixed(1)} MB RSS each, ${ms.toFixed(0)} ms to build (${n} held at once)`);
   }
   await p.close();
 }
 
 try {
-  const channels: Channel[] = values.channel === 'both' ? ['wideband', 'telephone'] : [values.channel as Channel];
-  if (!values['skip-accuracy']) for (const c of channels) await accuracy(c);
+  if (!values['skip-cost']) await memory();
+  const scenarios = values.scenario.split(',').map((n) => {
+    const sc = SCENARIOS[n];
+    if (!sc) throw new Error(`unknown scenario ${n}; known: ${Object.keys(SCENARIOS).join(', ')}`);
+    return sc;
+  });
+  if (!values['skip-accuracy']) for (const sc of scenarios) await accuracy(sc);
   if (!values['skip-cost']) await cost();
 } finally {
   ac.abort();

@@ -50,12 +50,6 @@ export interface SegmentInfo {
   endFrame: number;
 }
 
-export interface CpuTimes {
-  speechSeconds: number;
-  cpuSeconds: number;
-  wallSeconds: number;
-}
-
 /** Typed surface over the raw koffi functions. Pointers are BigInt; NULL is null. */
 export interface PocketSphinx {
   readonly paths: LibraryPaths;
@@ -74,12 +68,13 @@ export interface PocketSphinx {
   getProb(ps: Ptr): Promise<number>;
   /** Word segmentation of the best hypothesis with per-word log posteriors. */
   segments(ps: Ptr): SegmentInfo[];
+  /** Frames (10 ms) the current/last utterance fed to the search (silence removed). */
+  frameCount(ps: Ptr): number;
   /** Convert a log value in the decoder's base to linear. */
   logToLinear(ps: Ptr, logValue: number): number;
   setJsgfString(ps: Ptr, name: string, jsgf: string): Promise<number>;
   setKws(ps: Ptr, name: string, keyfile: string): Promise<number>;
   setSearch(ps: Ptr, name: string): number;
-  allTimes(ps: Ptr): CpuTimes;
   /** Unigram vocabulary of an N-gram model file (loads it briefly on a worker thread). */
   lmVocabulary(config: Ptr, path: string): Promise<string[]>;
   /** ERROR/FATAL lines the library logged recently (newest last), for error messages. */
@@ -173,6 +168,7 @@ function bind(paths: LibraryPaths, logPath: string | null): PocketSphinx {
   const psEndUtt = ps.func('int ps_end_utt(void *ps)');
   const psGetHyp = ps.func('const char *ps_get_hyp(void *ps, _Out_ int32_t *out_best_score)');
   const psGetProb = ps.func('int32_t ps_get_prob(void *ps)');
+  const psGetNFrames = ps.func('int ps_get_n_frames(void *ps)');
   const psGetLogmath = ps.func('void *ps_get_logmath(void *ps)');
   const psSegIter = ps.func('void *ps_seg_iter(void *ps)');
   const psSegNext = ps.func('void *ps_seg_next(void *seg)');
@@ -182,7 +178,6 @@ function bind(paths: LibraryPaths, logPath: string | null): PocketSphinx {
   const psSetJsgfString = ps.func('int ps_set_jsgf_string(void *ps, const char *name, const char *jsgf_string)');
   const psSetKws = ps.func('int ps_set_kws(void *ps, const char *name, const char *keyfile)');
   const psSetSearch = ps.func('int ps_set_search(void *ps, const char *name)');
-  const psGetAllTime = ps.func('void ps_get_all_time(void *ps, _Out_ double *out_nspeech, _Out_ double *out_ncpu, _Out_ double *out_nwall)');
 
   const initAsync = promisify(psInit.async) as (cfg: Ptr) => Promise<Ptr | null>;
   const processAsync = promisify(psProcessRaw.async) as (ps: Ptr, d: Int16Array, n: number, ns: number, fu: number) => Promise<number>;
@@ -261,6 +256,9 @@ function bind(paths: LibraryPaths, logPath: string | null): PocketSphinx {
       }
       return out;
     },
+    frameCount(p) {
+      return psGetNFrames(p) as number;
+    },
     logToLinear(p, logValue) {
       return logmathExp(psGetLogmath(p), logValue) as number;
     },
@@ -272,13 +270,6 @@ function bind(paths: LibraryPaths, logPath: string | null): PocketSphinx {
     },
     setSearch(p, name) {
       return psSetSearch(p, name) as number;
-    },
-    allTimes(p) {
-      const s = [0];
-      const c = [0];
-      const w = [0];
-      psGetAllTime(p, s, c, w);
-      return { speechSeconds: s[0] ?? 0, cpuSeconds: c[0] ?? 0, wallSeconds: w[0] ?? 0 };
     },
     async lmVocabulary(config, path) {
       const lmath = nonNull(logmathInit(1.0001, 0, 0));

@@ -13,8 +13,9 @@
  * - `close()` frees every idle decoder and makes later releases free theirs.
  */
 import type { Logger } from '../../src/log.js';
+import { PluginError } from '../../src/plugins/api.js';
 import { Decoder, type DecoderSpec } from './decoder.js';
-import type { PocketSphinx } from './native.js';
+import { PLUGIN_NAME, type PocketSphinx } from './native.js';
 
 export interface PoolOptions {
   maxIdle: number;
@@ -60,7 +61,7 @@ export class DecoderPool {
   }
 
   async acquire(spec: DecoderSpec): Promise<Decoder> {
-    if (this.closed) throw new Error('decoder pool is closed');
+    if (this.closed) throw closedError();
     for (let i = this.idleList.length - 1; i >= 0; i--) {
       const entry = this.idleList[i] as IdleEntry;
       if (entry.decoder.spec.key === spec.key) {
@@ -78,7 +79,7 @@ export class DecoderPool {
       this.log.debug({ decoder: d.id, kind: spec.kind, ms: Math.round(performance.now() - started) }, 'pocketsphinx decoder created');
       if (this.closed) {
         d.free();
-        throw new Error('decoder pool is closed');
+        throw closedError();
       }
       this.inUse.add(d);
       return d;
@@ -146,4 +147,8 @@ export class DecoderPool {
       }
     }
   }
+}
+
+function closedError(): PluginError {
+  return new PluginError(PLUGIN_NAME, 'unavailable', 'the provider is closed', false);
 }

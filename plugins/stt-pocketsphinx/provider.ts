@@ -15,6 +15,7 @@ import { entryPhones, fileIdentity, hashOf, PronunciationDictionary, writeCached
 import { buildJsgf, buildKeyphraseList, compilePhrases, DIGIT_WORDS, garbageDictionary, phraseWords } from './grammar.js';
 import { loadPocketSphinx, maintainLog, PLUGIN_NAME, type PocketSphinx } from './native.js';
 import { DecoderPool, type PoolStats } from './pool.js';
+import { modelSampleRate, rateConverter } from './rate.js';
 import { abortable, abortErrorOf, PocketSphinxStream } from './stream.js';
 
 const MAX_CACHED_PHRASE_SETS = 64;
@@ -35,6 +36,8 @@ export class PocketSphinxProvider implements SttProvider {
 
   private constructor(
     private readonly cfg: PocketSphinxConfig,
+    /** Rate the acoustic model (and so every decoder) runs at. */
+    readonly modelRate: 8000 | 16000,
     private readonly lib: PocketSphinx,
     readonly pool: DecoderPool,
     private readonly lmSpec: DecoderSpec,
@@ -49,12 +52,12 @@ export class PocketSphinxProvider implements SttProvider {
 
   static async create(config: PocketSphinxConfig, ctx: PluginContext): Promise<PocketSphinxProvider> {
     const cfg = resolvePaths(config, ctx.configDir);
-    await checkModelFiles(cfg);
+    const modelRate = await checkModelFiles(cfg);
     const cacheDir = join(ctx.cacheDir, PLUGIN_NAME);
     await mkdir(cacheDir, { recursive: true });
     const lib = loadPocketSphinx(cfg.libraries, join(cacheDir, 'pocketsphinx.log'));
 
-    const baseArgv = ['-hmm', cfg.modelDir, '-samprate', String(cfg.sampleRate), ...extraArgv(cfg.extraArgs)];
+    const baseArgv = ['-hmm', cfg.modelDir, '-samprate', String(modelRate), ...extraArgv(cfg.extraArgs)];
     const probe = lib.parseConfig([...baseArgv, '-dict', cfg.dictionary]);
     if (probe === null) throw nativeError(lib, 'bad_request', 'the decoder refused the configured arguments', false);
     let lmDict = cfg.dictionary;
@@ -73,14 +76,20 @@ export class PocketSphinxProvider implements SttProvider {
     const lmArgv = [...baseArgv, '-dict', lmDict, '-lm', cfg.languageModel];
     const lmSpec: DecoderSpec = { key: `lm:${hashOf(...lmArgv)}`, kind: 'lm', argv: lmArgv };
     const pool = new DecoderPool(lib, ctx.log, cfg.pool);
-    const provider = new PocketSphinxProvider(cfg, lib, pool, lmSpec, baseArgv, cacheDir, ctx.log);
+    const provider = new PocketSphinxProvider(cfg, modelRate, lib, pool, lmSpec, baseArgv, cacheDir, ctx.log);
 
     // Build one N-gram decoder now: a wrong model fails start-up with the library's reason.
     const started = performance.now();
     const first = await pool.acquire(lmSpec);
     await pool.release(first);
     ctx.log.info(
-      { initMs: Math.round(performance.now() - started), sampleRate: cfg.sampleRate, trimmedDictionary: lmDict !== cfg.dictionary },
+      {
+        initMs: Math.round(performance.now() - started),
+        sampleRate: cfg.sampleRate,
+        modelRate,
+        upsampling: cfg.sampleRate < modelRate ? cfg.upsampling : undefined,
+        trimmedDictionary: lmDict !== cfg.dictionary,
+      },
       'pocketsphinx ready',
     );
     if (cfg.pool.prewarm > 1) {
@@ -129,19 +138,21 @@ export class PocketSphinxProvider implements SttProvider {
         pool: this.pool,
         mode,
         sampleRate: this.cfg.sampleRate,
+        decoderRate: this.modelRate,
+        convert: rateConverter(this.cfg.sampleRate, this.modelRate, this.cfg.upsampling),
         log: this.log,
         interimIntervalMs: this.cfg.interimIntervalMs,
-        maxUtteranceSamples: Math.round(this.cfg.maxUtteranceSeconds * this.cfg.sampleRate),
-        maxBacklogSamples: MAX_BACKLOG_SECONDS * this.cfg.sampleRate,
+        maxUtteranceSamples: Math.round(this.cfg.maxUtteranceSeconds * this.modelRate),
+        maxBacklogSamples: MAX_BACKLOG_SECONDS * this.modelRate,
         fallback: mode === 'grammar' && grammar.fallbackToLm ? { spec: this.lmSpec, garbageAbove: grammar.outOfGrammarThreshold } : undefined,
+        signal: opts.signal,
         onClosed: (s) => this.streams.delete(s),
       });
       this.streams.add(stream);
-      if (this.closed) {
+      if (this.closed || opts.signal.aborted) {
         await stream.close();
-        throw new PluginError(PLUGIN_NAME, 'unavailable', 'the provider is closed', false);
+        throw this.closed ? new PluginError(PLUGIN_NAME, 'unavailable', 'the provider is closed', false) : abortErrorOf(opts.signal);
       }
-      opts.signal.addEventListener('abort', () => void stream.close(), { once: true });
       return stream;
     } finally {
       this.reserved--;
@@ -203,7 +214,8 @@ export class PocketSphinxProvider implements SttProvider {
       argv.push('-dict', dictFile);
       return { mode, spec: { key: `grammar:${hashOf(...argv, jsgf)}`, kind: 'grammar', argv, jsgf } };
     }
-    const list = buildKeyphraseList(compiled, this.cfg.keywordThreshold, { digits: g.digits });
+    const phoneCount = (w: string): number => entryPhones(entries.get(w)?.[0] ?? '').split(/\s+/).filter(Boolean).length;
+    const list = buildKeyphraseList(compiled, this.cfg.keywordThreshold, phoneCount);
     if (!list) return undefined;
     argv.push('-dict', await writeCompactDictionary(this.cacheDir, lines));
     const keyphraseFile = await writeCached(this.cacheDir, `pocketsphinx-kws-${hashOf(list)}.txt`, list);
@@ -211,8 +223,8 @@ export class PocketSphinxProvider implements SttProvider {
   }
 }
 
-/** Fail fast, with the path, when a model file is missing or the rate does not fit the model. */
-async function checkModelFiles(cfg: PocketSphinxConfig): Promise<void> {
+/** Fail fast, with the path, when a model file is missing. Returns the model's sample rate. */
+async function checkModelFiles(cfg: PocketSphinxConfig): Promise<8000 | 16000> {
   const need = async (path: string, what: string): Promise<void> => {
     try {
       await access(path);
@@ -223,14 +235,5 @@ async function checkModelFiles(cfg: PocketSphinxConfig): Promise<void> {
   await need(join(cfg.modelDir, 'mdef'), 'acoustic model (mdef)');
   await need(cfg.dictionary, 'dictionary');
   await need(cfg.languageModel, 'language model');
-  const params = await readFile(join(cfg.modelDir, 'feat.params'), 'utf8').catch(() => '');
-  const upperf = /^-upperf\s+([0-9.]+)/m.exec(params);
-  if (upperf && Number(upperf[1]) > cfg.sampleRate / 2) {
-    throw new PluginError(
-      PLUGIN_NAME,
-      'bad_request',
-      `the acoustic model in ${cfg.modelDir} analyses up to ${upperf[1]} Hz, which ${cfg.sampleRate} Hz audio cannot carry: use sampleRate 16000 or an 8 kHz model`,
-      false,
-    );
-  }
+  return modelSampleRate(await readFile(join(cfg.modelDir, 'feat.params'), 'utf8').catch(() => ''));
 }

@@ -26,6 +26,7 @@ import { PluginError, isAbortError, type SttFinal, type SttInterim, type SttStre
 import { normalizeHyp, type DecodeResult, type Decoder, type DecoderKind, type DecoderSpec } from './decoder.js';
 import { PLUGIN_NAME } from './native.js';
 import type { DecoderPool } from './pool.js';
+import type { RateConverter } from './rate.js';
 
 export interface FallbackOptions {
   /** The N-gram decoder spec the turn is re-decoded with. */
@@ -50,14 +51,20 @@ export interface StreamOptions {
   decoder: Decoder;
   pool: DecoderPool;
   mode: DecoderKind;
+  /** Rate of the frames pushed. */
   sampleRate: SampleRate;
+  /** Rate the decoder runs at; `convert` maps pushed audio to it. */
+  decoderRate: number;
+  convert: RateConverter;
   log: Logger;
   interimIntervalMs: number;
-  /** Longest turn kept for the LM re-decode, in samples. */
+  /** Longest turn kept for the LM re-decode, in decoder-rate samples. */
   maxUtteranceSamples: number;
-  /** Most audio allowed to wait for the decoder, in samples, before the oldest is dropped. */
+  /** Most audio allowed to wait for the decoder, in decoder-rate samples, before the oldest is dropped. */
   maxBacklogSamples: number;
   fallback?: FallbackOptions | undefined;
+  /** The stream's own signal (the call's): aborting it closes the stream. */
+  signal: AbortSignal;
   /** Called once when the stream has released its decoder. */
   onClosed(stream: PocketSphinxStream): void;
 }
@@ -75,6 +82,17 @@ export interface TurnReport {
   /** Grammar turns: where the garbage loop was (frames). */
   frames?: DecodeResult['frames'];
   audioMs: number;
+}
+
+/** The audio of one turn, as flush() takes it. */
+interface Turn {
+  /** Kept for the LM re-decode (grammar streams only). */
+  audio: Int16Array[];
+  truncated: boolean;
+  /** Samples pushed in the turn (decoder rate). */
+  samples: number;
+  /** Samples of `audio`. */
+  retained: number;
 }
 
 interface HeldDecoder {
@@ -95,7 +113,9 @@ export class PocketSphinxStream implements SttStream {
   private pendingSamples = 0;
   private pumpScheduled = false;
   private turnAudio: Int16Array[] = [];
+  /** Samples pushed in this turn, and how many of them are kept for a re-decode. */
   private turnSamples = 0;
+  private turnRetained = 0;
   private turnTruncated = false;
   private readonly handlers: Array<(r: SttInterim) => void> = [];
   private lastInterimAt = 0;
@@ -106,9 +126,12 @@ export class PocketSphinxStream implements SttStream {
   private backlogWarned = false;
   private readonly retainTurn: boolean;
 
+  private readonly onAbort = (): void => void this.close();
+
   constructor(private readonly o: StreamOptions) {
     this.retainTurn = o.fallback !== undefined;
     leaked.register(this, { decoder: o.decoder, pool: o.pool }, this);
+    o.signal.addEventListener('abort', this.onAbort, { once: true });
   }
 
   get isClosed(): boolean {
@@ -120,15 +143,18 @@ export class PocketSphinxStream implements SttStream {
     if (frame.sampleRate !== this.o.sampleRate) {
       throw new PluginError(PLUGIN_NAME, 'bad_request', `expects ${this.o.sampleRate} Hz audio, got a ${frame.sampleRate} Hz frame`, false);
     }
-    const n = frame.samples.length;
-    if (n === 0) return;
-    const copy = frame.samples.slice();
+    if (frame.samples.length === 0) return;
+    // A copy either way: the engine may reuse its frame buffers.
+    const converted = this.o.convert(frame.samples);
+    const copy = converted === frame.samples ? converted.slice() : converted;
+    const n = copy.length;
     this.pending.push(copy);
     this.pendingSamples += n;
+    this.turnSamples += n;
     if (this.retainTurn) {
-      if (this.turnSamples + n <= this.o.maxUtteranceSamples) {
+      if (this.turnRetained + n <= this.o.maxUtteranceSamples) {
         this.turnAudio.push(copy);
-        this.turnSamples += n;
+        this.turnRetained += n;
       } else this.turnTruncated = true;
     }
     if (this.pendingSamples > this.o.maxBacklogSamples) this.dropBacklog();
@@ -164,6 +190,7 @@ export class PocketSphinxStream implements SttStream {
     this.pendingSamples = 0;
     this.turnAudio = [];
     this.handlers.length = 0;
+    this.o.signal.removeEventListener('abort', this.onAbort);
     leaked.unregister(this);
     this.closing = this.o.pool.release(this.o.decoder).finally(() => this.o.onClosed(this));
     return this.closing;
@@ -192,18 +219,18 @@ export class PocketSphinxStream implements SttStream {
     }
   }
 
-  private async finishTurn(audio: Int16Array, turn: { audio: Int16Array[]; truncated: boolean; samples: number }, state: { cancelled: boolean }): Promise<SttFinal> {
+  private async finishTurn(audio: Int16Array, turn: Turn, state: { cancelled: boolean }): Promise<SttFinal> {
     if (this.closed) throw closedError();
     if (this.failure) throw this.failure;
     const d = this.o.decoder;
     try {
       await d.process(audio);
       const r = await d.finish(this.o.mode !== 'keywords');
-      const audioMs = (turn.samples * 1000) / this.o.sampleRate;
+      const audioMs = (turn.samples * 1000) / this.o.decoderRate;
       const report: TurnReport = { mode: this.o.mode, usedFallback: false, audioMs, ...posteriors(r) };
       let final: SttFinal = toFinal(r);
       const fb = this.o.fallback;
-      if (fb && !state.cancelled && !this.closed && turn.samples > 0 && needsFallback(r, fb.garbageAbove)) {
+      if (fb && !state.cancelled && !this.closed && turn.retained > 0 && needsFallback(r, fb.garbageAbove)) {
         // A failed re-decode is not a failed turn: the grammar's answer stands.
         const lm = await this.decodeWithLm(fb.spec, turn.audio).catch((err: unknown): DecodeResult => {
           this.o.log.warn({ err }, 'pocketsphinx: LM re-decode of a grammar turn failed');
@@ -220,6 +247,7 @@ export class PocketSphinxStream implements SttStream {
       this.lastTurn = report;
       return final;
     } catch (err) {
+      if (isAbortError(err)) throw err;
       throw this.fail(err);
     } finally {
       if (!this.closed && !this.failure) {
@@ -238,9 +266,8 @@ export class PocketSphinxStream implements SttStream {
     try {
       return await lm.run(async () => {
         lm.startUtterance();
-        // About a second per native call: bounded copies, and the worker is shared fairly.
-        const chunk = this.o.sampleRate;
-        for (const piece of batches(audio, chunk)) await lm.process(piece);
+        // About a second per native call: bounded copies, and a fair share of the workers.
+        for (const piece of regroup(audio, this.o.decoderRate)) await lm.process(piece);
         return lm.finish(true);
       });
     } finally {
@@ -258,10 +285,11 @@ export class PocketSphinxStream implements SttStream {
     return out;
   }
 
-  private takeTurn(): { audio: Int16Array[]; truncated: boolean; samples: number } {
-    const t = { audio: this.turnAudio, truncated: this.turnTruncated, samples: this.turnSamples };
+  private takeTurn(): Turn {
+    const t = { audio: this.turnAudio, truncated: this.turnTruncated, samples: this.turnSamples, retained: this.turnRetained };
     this.turnAudio = [];
     this.turnSamples = 0;
+    this.turnRetained = 0;
     this.turnTruncated = false;
     return t;
   }
@@ -275,7 +303,7 @@ export class PocketSphinxStream implements SttStream {
     if (!this.backlogWarned) {
       this.backlogWarned = true;
       this.o.log.warn(
-        { backlogMs: Math.round((this.pendingSamples * 1000) / this.o.sampleRate) },
+        { backlogMs: Math.round((this.pendingSamples * 1000) / this.o.decoderRate) },
         'pocketsphinx: recognition is falling behind real time (CPU saturated?); dropping the oldest audio',
       );
     }
@@ -283,7 +311,6 @@ export class PocketSphinxStream implements SttStream {
 
   /** Record the stream's first native failure; every later flush reports it. */
   private fail(err: unknown): PluginError {
-    if (isAbortError(err)) throw err;
     const pe =
       err instanceof PluginError ? err : new PluginError(PLUGIN_NAME, 'internal', err instanceof Error ? err.message : String(err), true, { cause: err });
     if (!this.failure) {
@@ -294,8 +321,12 @@ export class PocketSphinxStream implements SttStream {
   }
 }
 
+/** Less speech than this (10 ms frames) is a click or a breath: nothing to re-decode. */
+const MIN_FALLBACK_SPEECH_FRAMES = 30;
+
 function needsFallback(r: DecodeResult, garbageAbove: number): boolean {
-  return !r.text || (r.frames !== undefined && garbageShare(r.frames) > garbageAbove);
+  if (!r.text) return (r.speechFrames ?? MIN_FALLBACK_SPEECH_FRAMES) >= MIN_FALLBACK_SPEECH_FRAMES;
+  return r.frames !== undefined && garbageShare(r.frames) > garbageAbove;
 }
 
 /**
@@ -342,7 +373,7 @@ function concat(parts: readonly Int16Array[], total: number): Int16Array {
 }
 
 /** Regroup chunks into arrays of about `size` samples. */
-function* batches(parts: readonly Int16Array[], size: number): Generator<Int16Array> {
+function* regroup(parts: readonly Int16Array[], size: number): Generator<Int16Array> {
   let group: Int16Array[] = [];
   let n = 0;
   for (const p of parts) {

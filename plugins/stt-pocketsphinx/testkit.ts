@@ -4,7 +4,7 @@
  * rate, and a helper that plays a clip into a stream in 20 ms frames. Not used at run time.
  */
 import { ulawDecode, ulawEncode } from '../../src/audio/g711.js';
-import type { AudioFrame } from '../../src/audio/frame.js';
+import type { AudioFrame, SampleRate } from '../../src/audio/frame.js';
 import { resampleFrame } from '../../src/audio/resampler.js';
 import type { SttFinal, SttStream } from '../../src/plugins/api.js';
 import { packetize, speechAt, type SynthOptions } from '../../test/support/speech.js';
@@ -75,22 +75,23 @@ export const VOICES: readonly Voice[] = [
 export type Channel = 'wideband' | 'telephone';
 
 /**
- * `text` spoken at 16 kHz. "telephone": what a call actually delivers — 8 kHz, G.711 mu-law,
- * then the engine's 8 -> 16 kHz resampler (no energy above 4 kHz). 300 ms of silence is added
- * on each side, as the engine's pre-roll and end-of-turn silence would.
+ * `text` spoken at `rate`. "telephone": what a call actually delivers — 8 kHz G.711 mu-law
+ * (then the engine's resampler when `rate` is 16000: no energy above 4 kHz). "wideband": the
+ * voice at `rate` straight from the synthesiser. 300 ms of silence is added on each side, as
+ * the engine's pre-roll and end-of-turn silence would.
  */
-export async function utterance(text: string, voice: Voice, channel: Channel): Promise<AudioFrame> {
+export async function utterance(text: string, voice: Voice, channel: Channel, rate: SampleRate = 16000): Promise<AudioFrame> {
   let speech: AudioFrame;
   if (channel === 'telephone') {
     const narrow = await speechAt(text, 8000, voice.synth);
-    speech = resampleFrame({ samples: ulawDecode(ulawEncode(narrow.samples)), sampleRate: 8000 }, 16000);
+    speech = resampleFrame({ samples: ulawDecode(ulawEncode(narrow.samples)), sampleRate: 8000 }, rate);
   } else {
-    speech = await speechAt(text, 16000, voice.synth);
+    speech = await speechAt(text, rate, voice.synth);
   }
-  const pad = 4800;
+  const pad = Math.round(rate * 0.3);
   const samples = new Int16Array(speech.samples.length + 2 * pad);
   samples.set(speech.samples, pad);
-  return { samples, sampleRate: 16000 };
+  return { samples, sampleRate: rate };
 }
 
 /** Push `clip` in 20 ms frames (yielding to the event loop every `yieldEvery` frames), then flush. */
@@ -130,7 +131,7 @@ export class WerTally {
   get rate(): number {
     return this.words === 0 ? 0 : this.errors / this.words;
   }
-  toString(): string {
+  get summary(): string {
     return `${(100 * this.rate).toFixed(1)}% (${this.errors}/${this.words})`;
   }
 }
