@@ -6,6 +6,7 @@
  * Abort (the turn's signal, shutdown, close(), or a consumer that stops iterating) kills the
  * process with SIGKILL and the iteration waits for it to be reaped: nothing outlives it.
  */
+import { Framer } from '../../src/audio/framer.js';
 import { spawn } from 'node:child_process';
 import { isSampleRate, type AudioFrame, type SampleRate } from '../../src/audio/frame.js';
 import { createResampler, type Resampler } from '../../src/audio/resampler.js';
@@ -183,33 +184,3 @@ export class EspeakTts implements TtsProvider {
   }
 }
 
-/** Re-cuts a stream of PCM into frames of exactly `size` samples (the last may be shorter). */
-export class Framer {
-  private pending: Int16Array = new Int16Array(0);
-
-  constructor(
-    readonly sampleRate: SampleRate,
-    readonly size: number,
-  ) {}
-
-  push(samples: Int16Array): AudioFrame[] {
-    let data = samples;
-    if (this.pending.length > 0) {
-      data = new Int16Array(this.pending.length + samples.length);
-      data.set(this.pending);
-      data.set(samples, this.pending.length);
-    }
-    const frames: AudioFrame[] = [];
-    let off = 0;
-    for (; off + this.size <= data.length; off += this.size) frames.push({ samples: data.slice(off, off + this.size), sampleRate: this.sampleRate });
-    this.pending = data.slice(off);
-    return frames;
-  }
-
-  flush(): AudioFrame[] {
-    if (this.pending.length === 0) return [];
-    const last = { samples: this.pending, sampleRate: this.sampleRate };
-    this.pending = new Int16Array(0);
-    return [last];
-  }
-}

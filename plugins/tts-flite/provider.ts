@@ -9,7 +9,8 @@
 import type { AudioFrame, SampleRate } from '../../src/audio/frame.js';
 import { createResampler, type Resampler } from '../../src/audio/resampler.js';
 import type { SynthesisOptions, TtsProvider } from '../../src/plugins/api.js';
-import { abortError, fliteError, Framer, type SynthEngine, type VoiceInfo, type Wave } from './engine.js';
+import { Framer } from '../../src/audio/framer.js';
+import { abortError, fliteError, type SynthEngine, type VoiceInfo, type Wave } from './engine.js';
 import { foldToAscii, splitIntoChunks } from './text.js';
 import { normalizeVoiceName } from './voices.js';
 

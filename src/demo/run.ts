@@ -12,9 +12,7 @@ import { loadConfig } from '../config/load.js';
 import { createLogger } from '../log.js';
 import { pbxDown, pbxUp } from '../pbx/instance.js';
 import { startFromConfig } from '../runtime.js';
-import fliteModule from '../../plugins/tts-flite/index.js';
-import { concatFrames, type AudioFrame } from '../audio/frame.js';
-import { createResampler } from '../audio/resampler.js';
+import { createCallerVoice } from './caller-voice.js';
 import { ConversationRecorder, formatTranscript, runScriptedCall } from './scripted-call.js';
 import { DEMO_SCRIPTS } from './scripts.js';
 
@@ -86,22 +84,7 @@ export async function runDemo(argv: string[]): Promise<number> {
     });
   };
 
-  // The caller's voice: Flite's "rms" voice through the repo's own tts-flite plugin, which a
-  // recogniser hears far better than espeak-ng's formant voice over an 8 kHz line.
-  const flite = await fliteModule.create(fliteModule.manifest.configSchema.parse({ voice: 'rms' }), {
-    log: logger,
-    signal: new AbortController().signal,
-    cacheDir: REPO,
-    configDir: REPO,
-  });
-  const voice = async (text: string): Promise<AudioFrame> => {
-    const frames: AudioFrame[] = [];
-    for await (const f of flite.synthesize(text, { language: 'en-US', signal: new AbortController().signal })) frames.push(f);
-    const pcm = concatFrames(frames);
-    if (pcm.sampleRate === 8000) return pcm;
-    const r = createResampler(pcm.sampleRate, 8000);
-    return concatFrames([r.process(pcm), r.flush()]);
-  };
+  const callerVoice = await createCallerVoice(logger, REPO);
 
   let failures = 0;
   try {
@@ -113,7 +96,7 @@ export async function runDemo(argv: string[]): Promise<number> {
           sip: { host: '127.0.0.1', port: ports.sipPort },
           recorder,
           summaryFor,
-          voice,
+          voice: (text) => callerVoice.render(text),
           log: values.verbose ? (l) => say(`  . ${l}`) : undefined,
         });
         say(formatTranscript(result));
@@ -143,7 +126,7 @@ export async function runDemo(argv: string[]): Promise<number> {
     }
   } finally {
     await sb.stop();
-    await flite.close();
+    await callerVoice.close();
     if (startedPbx) await pbxDown({ instance });
   }
   return failures === 0 ? 0 : 1;

@@ -8,15 +8,12 @@
  */
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import fliteModule from '../../plugins/tts-flite/index.js';
-import { concatFrames, type AudioFrame } from '../../src/audio/frame.js';
-import { createResampler } from '../../src/audio/resampler.js';
 import type { CallSummary } from '../../src/call/call-session.js';
 import { loadConfig } from '../../src/config/load.js';
+import { createCallerVoice, type CallerVoice } from '../../src/demo/caller-voice.js';
 import { ConversationRecorder, formatTranscript, runScriptedCall, type DemoScript } from '../../src/demo/scripted-call.js';
 import { BARGE_IN, COMPLAINT, ORDER_STATUS } from '../../src/demo/scripts.js';
 import { silentLogger } from '../../src/log.js';
-import type { TtsProvider } from '../../src/plugins/api.js';
 import { startFromConfig, type RunningFromConfig } from '../../src/runtime.js';
 import { useSandbox } from '../support/pbx.js';
 
@@ -25,7 +22,7 @@ const sandbox = useSandbox('conversation');
 
 describe('multi-turn conversations with the offline plugins through the sandbox PBX', () => {
   let sb: RunningFromConfig;
-  let flite: TtsProvider;
+  let callerVoice: CallerVoice;
   const recorder = new ConversationRecorder();
   const summaries: CallSummary[] = [];
 
@@ -38,33 +35,19 @@ describe('multi-turn conversations with the offline plugins through the sandbox 
       observerFor: recorder.observerFor,
       onCallEnded: (s) => summaries.push(s),
     });
-    flite = await fliteModule.create(fliteModule.manifest.configSchema.parse({ voice: 'rms' }), {
-      log: silentLogger,
-      signal: new AbortController().signal,
-      cacheDir: REPO,
-      configDir: REPO,
-    });
+    callerVoice = await createCallerVoice(silentLogger, REPO);
   }, 300_000);
 
   afterAll(async () => {
     await sb?.stop();
-    await flite?.close();
+    await callerVoice?.close();
   }, 60_000);
-
-  async function voice(text: string): Promise<AudioFrame> {
-    const frames: AudioFrame[] = [];
-    for await (const f of flite.synthesize(text, { language: 'en-US', signal: new AbortController().signal })) frames.push(f);
-    const pcm = concatFrames(frames);
-    if (pcm.sampleRate === 8000) return pcm;
-    const r = createResampler(pcm.sampleRate, 8000);
-    return concatFrames([r.process(pcm), r.flush()]);
-  }
 
   async function run(script: DemoScript): Promise<ReturnType<typeof runScriptedCall>> {
     const result = await runScriptedCall(script, {
       sip: { host: '127.0.0.1', port: sandbox().ports.sip },
       recorder,
-      voice,
+      voice: (text) => callerVoice.render(text),
       summaryFor: async (pred, timeoutMs) => {
         const deadline = Date.now() + timeoutMs;
         for (;;) {

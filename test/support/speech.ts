@@ -83,30 +83,9 @@ export function whiteNoise(rate: SampleRate, ms: number, dbfs: number, seed = 1)
   return { samples, sampleRate: rate };
 }
 
-/**
- * Where the sound actually is: first and last 10 ms block whose RMS is above `floorDbfs`,
- * in ms from the start of the frame. Undefined when the whole frame is below the floor.
- * TTS pads with digital silence, so the default -60 dBFS floor keeps quiet fricatives
- * (the "th" of "thank" is about -52 dBFS at 8 kHz).
- */
-export function voicedExtent(frame: AudioFrame, floorDbfs = -60): { startMs: number; endMs: number } | undefined {
-  const block = Math.round(frame.sampleRate / 100);
-  const floor = (32768 * 10 ** (floorDbfs / 20)) ** 2;
-  let first = -1;
-  let last = -1;
-  for (let b = 0; b * block < frame.samples.length; b++) {
-    const end = Math.min(frame.samples.length, (b + 1) * block);
-    let acc = 0;
-    for (let i = b * block; i < end; i++) acc += (frame.samples[i] as number) ** 2;
-    if (acc / (end - b * block) > floor) {
-      if (first < 0) first = b;
-      last = b;
-    }
-  }
-  if (first < 0) return undefined;
-  const ms = (sample: number): number => (Math.min(sample, frame.samples.length) * 1000) / frame.sampleRate;
-  return { startMs: ms(first * block), endMs: ms((last + 1) * block) };
-}
+// Where the sound is in a frame: the same function the demo caller uses.
+export { voicedExtent } from '../../src/demo/speech.js';
+import { voicedExtent } from '../../src/demo/speech.js';
 
 export type ClipPart =
   /** Speech, trimmed to its voiced extent unless `keepPadding` (TTS adds silence around it). */
