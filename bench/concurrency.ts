@@ -140,7 +140,8 @@ async function runStep(n: number, clip: WrittenClip, opts: ConcurrencyOptions): 
     instance: opts.sandbox.handle.instance,
     mode: 'cli',
     maxCalls: 400,
-    logFile: join(opts.workDir, `switchboard-${n}.log`),
+    // BENCH_SWITCHBOARD_LOG_DIR keeps Switchboard's output (e.g. with --trace-gc) after the run.
+    logFile: join(process.env.BENCH_SWITCHBOARD_LOG_DIR ?? opts.workDir, `switchboard-${n}.log`),
   });
   const astPid = opts.sandbox.asteriskPid;
   try {

@@ -80,10 +80,13 @@ export class SwitchboardProcess {
   static async start(opts: SwitchboardProcessOptions): Promise<SwitchboardProcess> {
     const port = await freePort();
     const flags = ['--instance', opts.instance, '--agent', 'echo', '--http-port', String(port), '--max-calls', String(opts.maxCalls ?? 400)];
+    // Extra node flags for the Switchboard process, e.g. BENCH_SWITCHBOARD_NODE_ARGS="--cpu-prof --cpu-prof-dir=/tmp/prof"
+    // (node refuses --cpu-prof in NODE_OPTIONS).
+    const nodeArgs = (process.env.BENCH_SWITCHBOARD_NODE_ARGS ?? '').split(/\s+/).filter(Boolean);
     const args =
       opts.mode === 'cli'
-        ? [join(REPO_ROOT, 'bin/switchboard.js'), 'start', ...flags]
-        : ['--import', 'tsx', join(REPO_ROOT, 'bench/switchboard-child.ts'), ...flags];
+        ? [...nodeArgs, join(REPO_ROOT, 'bin/switchboard.js'), 'start', ...flags]
+        : [...nodeArgs, '--import', 'tsx', join(REPO_ROOT, 'bench/switchboard-child.ts'), ...flags];
     const out = createWriteStream(opts.logFile);
     const child = spawn(process.execPath, args, {
       cwd: REPO_ROOT,

@@ -346,7 +346,9 @@ export class RtpEndpoint {
 
   private readonly sendPacket = (packet: Uint8Array): void => {
     try {
-      this.socket.send(packet, this.remotePort, this.remoteAddress);
+      // The pacer reuses its packet buffers (PACKET_RING). A datagram normally leaves
+      // synchronously; if the socket has sends queued, this one may wait, so give it its own copy.
+      this.socket.send(this.socket.getSendQueueCount() > 0 ? Buffer.from(packet) : packet, this.remotePort, this.remoteAddress);
     } catch (err) {
       this.counters.sendErrors++;
       this.reportError(err);

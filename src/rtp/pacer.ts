@@ -1,10 +1,14 @@
 /**
  * Outbound RTP pacing for one call: PCM16 in, one RTP packet per 20 ms clock tick out.
  *
- * - `enqueue` slices audio of any length into 20 ms frames and encodes them at once, so
- *   a tick only writes a 12-byte header and hands a ready buffer to the socket. Each
- *   frame gets its own packet buffer, carved from a slab (a UDP send may complete
- *   asynchronously, so a reused buffer could be overwritten while still queued).
+ * - `enqueue` slices audio of any length into 20 ms frames and encodes them at once into one
+ *   growable byte queue (payloads back to back, per-frame facts in typed arrays), so a tick
+ *   only writes a 12-byte header, copies one payload and hands the packet to the socket.
+ *   Queued audio holds no per-frame objects: seconds of queued speech at 200 calls would
+ *   otherwise be tens of thousands of objects surviving young-generation GCs, whose copying
+ *   made GC pauses long enough to delay the media clock. Packets are written into a small
+ *   ring of PACKET_RING buffers: `send` must hand each to the socket (or copy it) before the
+ *   ring comes round again (the endpoint copies when the socket's send queue is backed up).
  * - A partial last frame is padded with silence when the utterance ends, when another
  *   begins, or when the queue runs dry (it is never held back).
  * - What goes on the wire is a `SendFormat` (default: the codec's own). It may differ from
@@ -28,7 +32,6 @@ import { sendFormatOf, type Codec, type PayloadEncoder, type SendFormat } from '
 import { LatencyHistogram } from './histogram.js';
 import type { ClockTick } from './media-clock.js';
 import { RTP_HEADER_SIZE, writeRtpFixedHeader } from './packet.js';
-import { mediaSlab } from './slab.js';
 import { monotonicMs } from './time.js';
 
 export type UtteranceState = 'open' | 'queued' | 'played' | 'cleared';
@@ -111,7 +114,10 @@ export interface PacerOptions {
   codec: Codec;
   /** Wire format of the packets; default the codec's own. Must take the codec's PCM rate. */
   format?: SendFormat;
-  /** Hands one complete RTP packet to the network; the pacer never touches it again. */
+  /**
+   * Hands one complete RTP packet to the network. The pacer writes the same buffer again
+   * PACKET_RING packets later: send it (or copy it) before then.
+   */
   send: (packet: Uint8Array) => void;
   /** Outbound payload type; default the send format's. */
   payloadType?: number;
@@ -124,41 +130,91 @@ export interface PacerOptions {
   now?: () => number;
 }
 
-interface QueuedFrame {
-  packet: Uint8Array;
-  /** Real samples in the frame (the rest is padding). */
-  samples: number;
-  utterance: UtteranceRecord | null;
-}
+/** Packet buffers a pacer writes in turn: `send` must be done with one within this many packets. */
+export const PACKET_RING = 8;
 
-/** FIFO of frames: an array with a moving head, compacted occasionally. */
+/**
+ * FIFO of encoded frames: payloads back to back in one byte array, the real sample count and
+ * the utterance of each frame in parallel arrays; compacted or grown (doubling) when full.
+ */
 class FrameQueue {
-  private items: (QueuedFrame | undefined)[] = [];
+  private payloads: Uint8Array;
+  private samples: Uint16Array;
+  private utterances: (UtteranceRecord | null)[];
   private head = 0;
+  private tail = 0;
+
+  constructor(private readonly payloadBytes: number) {
+    this.payloads = new Uint8Array(64 * payloadBytes);
+    this.samples = new Uint16Array(64);
+    this.utterances = new Array<UtteranceRecord | null>(64).fill(null);
+  }
 
   get length(): number {
-    return this.items.length - this.head;
+    return this.tail - this.head;
   }
 
-  push(f: QueuedFrame): void {
-    this.items.push(f);
+  /** Room for one more frame: returns the payload slot to encode into. */
+  pushSlot(samples: number, utterance: UtteranceRecord | null): Uint8Array {
+    if (this.tail === this.samples.length) this.makeRoom();
+    const i = this.tail++;
+    this.samples[i] = samples;
+    this.utterances[i] = utterance;
+    return this.payloads.subarray(i * this.payloadBytes, (i + 1) * this.payloadBytes);
   }
 
-  shift(): QueuedFrame | undefined {
-    if (this.head >= this.items.length) return undefined;
-    const f = this.items[this.head];
-    this.items[this.head++] = undefined;
-    if (this.head >= 256 && this.head * 2 >= this.items.length) {
-      this.items = this.items.slice(this.head);
-      this.head = 0;
+  /** Index of the oldest frame, removed from the queue (read it before the next push), or -1. */
+  shift(): number {
+    if (this.head === this.tail) return -1;
+    const i = this.head++;
+    if (this.head === this.tail) this.head = this.tail = 0; // empty: start over at the front
+    return i;
+  }
+
+  samplesAt(i: number): number {
+    return this.samples[i]!;
+  }
+
+  utteranceAt(i: number): UtteranceRecord | null {
+    const u = this.utterances[i]!;
+    this.utterances[i] = null;
+    return u;
+  }
+
+  /** Copy frame i's payload into `out` at `offset`. */
+  copyPayload(i: number, out: Uint8Array, offset: number): void {
+    out.set(this.payloads.subarray(i * this.payloadBytes, (i + 1) * this.payloadBytes), offset);
+  }
+
+  drain(visit: (samples: number, utterance: UtteranceRecord | null) => void): void {
+    for (let i = this.head; i < this.tail; i++) {
+      visit(this.samples[i]!, this.utterances[i]!);
+      this.utterances[i] = null;
     }
-    return f;
+    this.head = this.tail = 0;
   }
 
-  drain(visit: (f: QueuedFrame) => void): void {
-    for (let i = this.head; i < this.items.length; i++) visit(this.items[i] as QueuedFrame);
-    this.items = [];
-    this.head = 0;
+  private makeRoom(): void {
+    const live = this.tail - this.head;
+    // A frame shifted but not yet read must not be overwritten: shift() hands out an index
+    // that the caller reads at once, before pushing, so compaction here is safe.
+    if (this.head * 2 >= this.tail) {
+      this.payloads.copyWithin(0, this.head * this.payloadBytes, this.tail * this.payloadBytes);
+      this.samples.copyWithin(0, this.head, this.tail);
+      for (let i = 0; i < live; i++) this.utterances[i] = this.utterances[this.head + i]!;
+      for (let i = live; i < this.tail; i++) this.utterances[i] = null;
+      this.head = 0;
+      this.tail = live;
+      return;
+    }
+    const frames = this.samples.length * 2;
+    const payloads = new Uint8Array(frames * this.payloadBytes);
+    payloads.set(this.payloads.subarray(0, this.tail * this.payloadBytes));
+    const samples = new Uint16Array(frames);
+    samples.set(this.samples.subarray(0, this.tail));
+    this.payloads = payloads;
+    this.samples = samples;
+    for (let i = this.utterances.length; i < frames; i++) this.utterances.push(null);
   }
 }
 
@@ -194,7 +250,10 @@ export class Pacer {
   private readonly encoder: PayloadEncoder;
   private pt: number;
 
-  private readonly queue = new FrameQueue();
+  private readonly queue: FrameQueue;
+  /** PACKET_RING packet buffers, written in turn. */
+  private readonly packets: Uint8Array[];
+  private nextPacket = 0;
   private queuedSamples = 0;
   private readonly partial: Int16Array;
   private partialFill = 0;
@@ -228,6 +287,9 @@ export class Pacer {
     this.msPerSample = 1000 / opts.codec.sampleRate;
     this.clockPerMs = format.clockRate / 1000;
     this.packetSize = RTP_HEADER_SIZE + format.payloadBytes;
+    this.queue = new FrameQueue(format.payloadBytes);
+    const ring = new Uint8Array(PACKET_RING * this.packetSize);
+    this.packets = Array.from({ length: PACKET_RING }, (_, i) => ring.subarray(i * this.packetSize, (i + 1) * this.packetSize));
     this.partial = new Int16Array(this.samplesPerFrame);
     this.pt = opts.payloadType ?? format.payloadType;
     this.ssrc = (opts.ssrc ?? randomUint32()) >>> 0;
@@ -347,9 +409,9 @@ export class Pacer {
     // The partial frame always belongs to the current utterance.
     if (this.current) this.current.droppedMs += this.partialFill * this.msPerSample;
     this.partialFill = 0;
-    this.queue.drain((f) => {
-      dropped += f.samples;
-      if (f.utterance) f.utterance.droppedMs += f.samples * this.msPerSample;
+    this.queue.drain((samples, utterance) => {
+      dropped += samples;
+      if (utterance) utterance.droppedMs += samples * this.msPerSample;
     });
     this.queuedSamples = 0;
     this.encoder.reset(); // what follows is a new stream, not the continuation of the cut one
@@ -374,21 +436,25 @@ export class Pacer {
       this.flushPartial();
     }
     const frame = this.queue.shift();
-    if (!frame) {
+    if (frame < 0) {
       if (this.inTalkspurt) this.endTalkspurt();
       return;
     }
 
     const marker = !this.inTalkspurt;
-    const packet = frame.packet;
+    const samples = this.queue.samplesAt(frame);
+    const u = this.queue.utteranceAt(frame);
+    const packet = this.packets[this.nextPacket]!;
+    this.nextPacket = (this.nextPacket + 1) % PACKET_RING;
     writeRtpFixedHeader(packet, marker, this.pt, this.sequenceNumber, this.timestamp, this.ssrc);
+    this.queue.copyPayload(frame, packet, RTP_HEADER_SIZE);
     const sentAtMs = this.now();
     this.send(packet);
 
     const seq = this.sequenceNumber;
     this.sequenceNumber = (seq + 1) & 0xffff;
-    const ms = frame.samples * this.msPerSample;
-    this.queuedSamples -= frame.samples;
+    const ms = samples * this.msPerSample;
+    this.queuedSamples -= samples;
     this.stats.packetsSent++;
     this.stats.bytesSent += packet.length;
     this.stats.playedMs += ms;
@@ -401,7 +467,6 @@ export class Pacer {
     this.talkspurtPlayedMs = marker ? ms : this.talkspurtPlayedMs + ms;
     this.inTalkspurt = true;
 
-    const u = frame.utterance;
     if (u) {
       u.playedMs += ms;
       u.firstSentAtMs ??= sentAtMs;
@@ -429,9 +494,7 @@ export class Pacer {
   }
 
   private pushFrame(pcm: Int16Array, realSamples: number): void {
-    const packet = mediaSlab.uint8(this.packetSize);
-    this.encoder.encode(pcm, packet.subarray(RTP_HEADER_SIZE));
-    this.queue.push({ packet, samples: realSamples, utterance: this.current });
+    this.encoder.encode(pcm, this.queue.pushSlot(realSamples, this.current));
     this.queuedSamples += realSamples;
     if (this.current) this.current.pendingFrames++;
   }

@@ -139,3 +139,42 @@ describe('UtteranceBuffer', () => {
     expect(frameIndices(u)).toEqual([3]);
   });
 });
+
+describe('UtteranceBuffer storage', () => {
+  it('gives the same audio across many turns of varying frame sizes (compaction and growth keep order)', () => {
+    const b = new UtteranceBuffer(RATE, 300, 20_000);
+    let t = 0;
+    let v = 1;
+    for (let turn = 0; turn < 30; turn++) {
+      // Idle stretch of 10 ms and 20 ms frames, then an utterance of varying length.
+      const idle = 20 + turn * 7;
+      const expected: number[] = [];
+      const kept: { at: number; vals: number[] }[] = [];
+      for (let i = 0; i < idle; i++) {
+        const n = i % 3 === 0 ? 80 : 160;
+        t += (n * 1000) / RATE;
+        const vals = Array.from({ length: n }, () => v++ % 30000);
+        kept.push({ at: t, vals });
+        b.push({ samples: Int16Array.from(vals), sampleRate: RATE }, t);
+      }
+      const onset = t;
+      b.start(onset);
+      const speech = 50 + turn * 13;
+      for (let i = 0; i < speech; i++) {
+        t += 20;
+        const vals = Array.from({ length: 160 }, () => v++ % 30000);
+        kept.push({ at: t, vals });
+        b.push({ samples: Int16Array.from(vals), sampleRate: RATE }, t);
+      }
+      const last = t - 200;
+      for (const k of kept) if (k.at >= onset - 300 && k.at <= last + 120) expected.push(...k.vals);
+      const u = b.finish(last);
+      expect(Array.from(u.samples)).toEqual(expected);
+    }
+  });
+
+  it('refuses a frame at another sample rate', () => {
+    const b = new UtteranceBuffer(RATE);
+    expect(() => b.push({ samples: new Int16Array(320), sampleRate: 16000 }, 20)).toThrow(RangeError);
+  });
+});

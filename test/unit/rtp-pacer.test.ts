@@ -348,3 +348,45 @@ describe('Pacer: pacing measurement', () => {
     expect(jit.percentile(50)).toBeCloseTo(1.1, 6); // bucket edge holding 1 ms
   });
 });
+
+describe('Pacer: queue storage', () => {
+  it('sends exactly what was queued while the queue grows, compacts and refills across many utterances', () => {
+    const h = harness();
+    const input = pcm(160 * 2000, (i) => ((i * 7919) % 30000) - 15000); // 40 s of distinct audio
+    let queuedFrames = 0;
+    let sentFrames = 0;
+    // Uneven producer: bursts of 0..300 frames between runs of 0..120 ticks, so the queue
+    // is sometimes empty, sometimes hundreds of frames deep, and its front moves a lot.
+    let k = 1;
+    const rnd = (): number => ((k = (k * 48271) % 2147483647) / 2147483647);
+    while (queuedFrames < 2000) {
+      const n = Math.min(2000 - queuedFrames, Math.floor(rnd() * 300));
+      if (n > 0) h.pacer.play(frame(input.subarray(queuedFrames * 160, (queuedFrames + n) * 160)));
+      queuedFrames += n;
+      const t = Math.floor(rnd() * 120);
+      h.run(t);
+    }
+    h.run(2100);
+    sentFrames = h.sent.length;
+    expect(sentFrames).toBe(2000);
+    const all = new Uint8Array(2000 * 160);
+    h.sent.forEach((s, i) => all.set(s.packet.payload, i * 160));
+    expect(Buffer.from(all).equals(Buffer.from(ulawEncode(input)))).toBe(true);
+    expect(h.done.every((u) => u.state === 'played')).toBe(true);
+    expect(h.done.reduce((a, u) => a + u.playedMs, 0)).toBe(40_000);
+  });
+
+  it('accounts dropped audio per utterance when a deep queue is cleared', () => {
+    const h = harness();
+    const a = h.pacer.play(frame(pcm(160 * 300)));
+    const b = h.pacer.play(frame(pcm(160 * 200)));
+    h.run(100);
+    const r = h.pacer.clear();
+    expect(r.droppedMs).toBe((200 + 200) * 20);
+    expect(a.playedMs).toBe(100 * 20);
+    expect(a.droppedMs).toBe(200 * 20);
+    expect(b.droppedMs).toBe(200 * 20);
+    h.run(5);
+    expect(h.sent).toHaveLength(100);
+  });
+});
