@@ -1,10 +1,12 @@
 /**
  * Assembles a running Switchboard: logger, metrics, the shared VAD model, the ARI
  * connection, the media factory and the call controller, plus a small HTTP server for
- * /metrics (Prometheus) and /health. The CLI, the end-to-end tests and the benchmarks all
- * start Switchboard through startSwitchboard().
+ * /metrics (Prometheus), /health and, when given, the authenticated /api/ (call records).
+ * The CLI, the end-to-end tests and the benchmarks all start Switchboard through
+ * startSwitchboard().
  */
 import { createServer, type Server } from 'node:http';
+import type { ApiHandler } from './api/handler.js';
 import type { AddressInfo } from 'node:net';
 import { echoAgentFactory } from './agents/echo.js';
 import type { AgentFactory } from './agents/agent.js';
@@ -17,6 +19,9 @@ import type { CallSummary } from './call/call-session.js';
 import { createEngineMetrics, type EngineMetrics } from './call/engine-metrics.js';
 import { createRtpMediaFactory } from './call/media-binding.js';
 import { createLogger, type Logger } from './log.js';
+import { SessionsConfigSchema, type SessionsConfig } from './config/schema.js';
+import type { FailoverSessionStore } from './sessions/failover-store.js';
+import { openSessionStore } from './sessions/open.js';
 import { MetricsRegistry } from './metrics/registry.js';
 import { loadPbxConnection } from './pbx/connection.js';
 import type { LatencyHistogram } from './rtp/histogram.js';
@@ -52,6 +57,12 @@ export interface SwitchboardOptions {
   onCallEnded?: (summary: CallSummary) => void;
   /** Share a registry with other subsystems (conversation metrics); default: a new one. */
   registry?: MetricsRegistry;
+  /** Per-call sessions (config `sessions`): Redis when redisUrl is set, else in-process. */
+  sessions?: Partial<SessionsConfig>;
+  /** Address the HTTP server listens on (default 127.0.0.1). */
+  httpHost?: string;
+  /** Serves /api/* (the authenticated call-records API, src/api); absent: /api/* is 404. */
+  api?: ApiHandler;
 }
 
 export interface RunningSwitchboard {
@@ -59,6 +70,8 @@ export interface RunningSwitchboard {
   readonly controller: CallController;
   readonly metrics: EngineMetrics;
   readonly registry: MetricsRegistry;
+  /** Per-call sessions (Redis with in-process failover). */
+  readonly sessions: FailoverSessionStore;
   readonly httpUrl: string | undefined;
   /** RTP endpoints currently open (0 after every call has ended). */
   openEndpoints(): number;
@@ -102,6 +115,7 @@ export async function startSwitchboard(opts: SwitchboardOptions): Promise<Runnin
     logger: log,
     ...(opts.ariTimeoutMs !== undefined ? { initialTimeoutMs: opts.ariTimeoutMs } : {}),
   });
+  const sessions = openSessionStore(SessionsConfigSchema.parse(opts.sessions ?? {}), { log, registry });
   const controller = new CallController({
     ari,
     media,
@@ -113,6 +127,7 @@ export async function startSwitchboard(opts: SwitchboardOptions): Promise<Runnin
     ...(opts.maxCalls ? { maxCalls: opts.maxCalls } : {}),
     overflow: opts.overflow ?? { context: 'switchboard-handoff', extension: 'queue' },
     ...(opts.onCallEnded ? { onCallEnded: opts.onCallEnded } : {}),
+    sessions: { store: sessions.store, metrics: sessions.metrics, ready: () => sessions.store.ready() },
   });
   controller.start();
 
@@ -120,13 +135,16 @@ export async function startSwitchboard(opts: SwitchboardOptions): Promise<Runnin
   let httpUrl: string | undefined;
   if (opts.httpPort !== 0) {
     server = createServer((req, res) => {
-      if (req.url === '/metrics') {
+      // /metrics and /health hold no personal data and stay unauthenticated; /api/ needs a token.
+      if (opts.api && (req.url === '/api' || req.url?.startsWith('/api/') || req.url?.startsWith('/api?'))) {
+        opts.api(req, res);
+      } else if (req.url === '/metrics') {
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4' });
         res.end(registry.render());
       } else if (req.url === '/health') {
         const ok = ari.state === 'connected';
         res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' });
-        res.end(JSON.stringify({ ari: ari.state, activeCalls: controller.activeCalls }));
+        res.end(JSON.stringify({ ari: ari.state, activeCalls: controller.activeCalls, sessions: sessions.store.mode }));
       } else {
         res.writeHead(404).end();
       }
@@ -134,9 +152,11 @@ export async function startSwitchboard(opts: SwitchboardOptions): Promise<Runnin
     const s = server;
     await new Promise<void>((resolve, reject) => {
       s.once('error', reject);
-      s.listen(opts.httpPort ?? 0, '127.0.0.1', () => resolve());
+      s.listen(opts.httpPort ?? 0, opts.httpHost ?? '127.0.0.1', () => resolve());
     });
-    httpUrl = `http://127.0.0.1:${(s.address() as AddressInfo).port}`;
+    const addr = s.address() as AddressInfo;
+    const host = addr.address === '0.0.0.0' || addr.address === '::' ? '127.0.0.1' : addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
+    httpUrl = `http://${host}:${addr.port}`;
   }
   log.info({ app: opts.ari.app, ari: opts.ari.url, http: httpUrl, vad: vad.version, vadThread: vad.thread }, 'Switchboard ready');
 
@@ -148,8 +168,10 @@ export async function startSwitchboard(opts: SwitchboardOptions): Promise<Runnin
     httpUrl,
     openEndpoints: () => media.openEndpoints,
     clockListeners: () => sharedMediaClock.listenerCount,
+    sessions: sessions.store,
     async stop() {
       await controller.stop();
+      await sessions.store.close();
       await ari.close();
       await vad.close();
       if (server) await new Promise<void>((r) => server.close(() => r()));

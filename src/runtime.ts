@@ -19,6 +19,8 @@ import { createLogger, type Logger } from './log.js';
 import { MetricsRegistry } from './metrics/registry.js';
 import type { CallInfo } from './agents/agent.js';
 import { startPlugins, type LoadedPlugins } from './plugins/loader.js';
+import { composeCallEnded, composeObservers, startRecords, type RecordsRuntime } from './records-runtime.js';
+import type { CallRecords } from './records/types.js';
 
 export interface StartFromConfigOptions {
   logger?: Logger;
@@ -29,11 +31,17 @@ export interface StartFromConfigOptions {
   cacheDir?: string;
   onCallEnded?: (summary: CallSummary) => void;
   observerFor?: (call: CallInfo) => ConversationObserver | undefined;
+  /** Overrides config.records' locations (tests); false turns call records off. */
+  records?: false | { databaseUrl?: string; journalDir?: string };
+  /** Overrides server.http.apiToken (tests); default: the config's, else .switchboard/api-token. */
+  apiToken?: string;
 }
 
 export interface RunningFromConfig extends RunningSwitchboard {
   plugins: LoadedPlugins;
   phraseCache: PhraseCache;
+  /** The call-records service (undefined when records are off). */
+  records: CallRecords | undefined;
 }
 
 /**
@@ -48,8 +56,21 @@ export async function startFromConfig(loaded: LoadedConfig, opts: StartFromConfi
   mkdirSync(cacheDir, { recursive: true });
 
   const plugins = await startPlugins(loaded.inspectedPlugins, { log, signal: shutdown.signal, cacheDir, configDir: loaded.dir });
+  let records: RecordsRuntime | undefined;
   try {
     const registry = new MetricsRegistry();
+    const httpPort = opts.httpPort ?? config.server.http.port;
+    records = await startRecords({
+      config: opts.records === false ? { ...config.records, enabled: false } : config.records,
+      configDir: loaded.dir,
+      log,
+      registry,
+      http: httpPort !== 0,
+      apiToken: opts.apiToken ?? config.server.http.apiToken,
+      ...(opts.records ? { override: opts.records } : {}),
+    });
+    const observerFor = composeObservers(records.observerFor, opts.observerFor);
+    const onCallEnded = composeCallEnded(records.onCallEnded, opts.onCallEnded);
     const convMetrics = createConversationMetrics(registry);
     const tools = new ToolRegistry();
     for (const [name, provider] of plugins.tools) for (const t of provider.tools) tools.add(t, name);
@@ -67,7 +88,7 @@ export async function startFromConfig(loaded: LoadedConfig, opts: StartFromConfi
         log: log.child({ agent: name }),
         onProviderError: (provider) => convMetrics.failures.inc({ stage: 'tts', provider }),
       });
-      const fixed = [a.greeting, ...a.fillers, a.silence.reprompt, a.silence.goodbye, a.fallback.phrase, "Sorry, I didn't catch that. Could you say it again?"];
+      const fixed = [a.greeting, ...a.fillers, a.silence.reprompt, a.silence.goodbye, a.fallback.phrase, "Sorry, I didn't catch that. Could you say it again?", config.sessions.resumePhrase];
       // Fixed phrases are rendered in the background: the first call may still render one live.
       void voice.warm(fixed.filter((p): p is string => !!p), shutdown.signal);
       const factory = createConversationAgentFactory({
@@ -79,7 +100,8 @@ export async function startFromConfig(loaded: LoadedConfig, opts: StartFromConfi
         pluginTools: tools,
         metrics: convMetrics,
         log,
-        ...(opts.observerFor ? { observerFor: opts.observerFor } : {}),
+        resumePhrase: config.sessions.resumePhrase,
+        ...(observerFor ? { observerFor } : {}),
       });
       agents.push({ ...factory, settings: { bargeIn: a.bargeIn, turn: a.vad } });
     }
@@ -92,23 +114,31 @@ export async function startFromConfig(loaded: LoadedConfig, opts: StartFromConfi
       format: config.server.mediaFormat,
       maxCalls: config.server.maxCalls,
       overflow: config.server.overflow,
-      httpPort: opts.httpPort ?? config.server.http.port,
+      httpPort,
+      httpHost: config.server.http.host,
+      sessions: config.sessions,
       logger: log,
       registry,
-      ...(opts.onCallEnded ? { onCallEnded: opts.onCallEnded } : {}),
+      ...(onCallEnded ? { onCallEnded } : {}),
+      ...(records.api ? { api: records.api } : {}),
     });
+    const recordsRuntime = records;
     return {
       ...running,
       plugins,
       phraseCache,
+      records: recordsRuntime.records,
       async stop() {
         shutdown.abort();
         await running.stop();
+        // After the calls have ended (their records journalled): a last flush, then let go.
+        await recordsRuntime.close();
         await plugins.close();
       },
     };
   } catch (err) {
     shutdown.abort();
+    await records?.close();
     await plugins.close();
     throw err;
   }

@@ -263,3 +263,126 @@ export function spokenDate(iso: string): string | undefined {
   const suffix = n % 100 >= 11 && n % 100 <= 13 ? 'th' : n % 10 === 1 ? 'st' : n % 10 === 2 ? 'nd' : n % 10 === 3 ? 'rd' : 'th';
   return `${SPOKEN_WEEKDAYS[weekday(d)]!} the ${n}${suffix} of ${SPOKEN_MONTHS[d.month - 1]!}`;
 }
+
+// --- times of day ---------------------------------------------------------------------------
+
+const HHMM_RE = /^([01]?\d|2[0-3]):([0-5]\d)$/;
+
+function hhmm(h: number, m: number): string {
+  return `${String(h).padStart(2, '0')}:${String(m).padStart(2, '0')}`;
+}
+
+/**
+ * "14:30" -> "2:30 PM", "08:00" -> "8 AM", "12:00" -> "12 noon" (undefined for anything else).
+ * Capitals, not "a.m.": text-to-speech reads "AM" as the letters, and a sentence splitter does
+ * not take its dot for the end of a sentence.
+ */
+export function spokenTime(value: string): string | undefined {
+  const m = HHMM_RE.exec(value.trim());
+  if (!m) return undefined;
+  const h = Number(m[1]);
+  const min = Number(m[2]);
+  if (h === 0 && min === 0) return 'midnight';
+  if (h === 12 && min === 0) return '12 noon';
+  const h12 = h % 12 === 0 ? 12 : h % 12;
+  return `${h12}${min ? `:${String(min).padStart(2, '0')}` : ''} ${h < 12 ? 'AM' : 'PM'}`;
+}
+
+export interface TimeOptions {
+  /**
+   * How an hour said without a.m./p.m. is read: the first of h and h+12 at or after this
+   * "HH:MM" (default "07:00": "eight" is 08:00, "two" is 14:00, "twelve" is noon).
+   */
+  earliest?: string;
+}
+
+/** Words that may stand around a bare hour and still leave it the whole answer ("ten please"). */
+const TIME_FILLERS = new Set([
+  'the', 'a', 'at', 'around', 'about', 'please', 'ok', 'okay', 'yes', 'yeah', 'sure', 'how', 'what', 'say', 'let', 'us',
+  'make', 'it', 'then', 'maybe', 'would', 'could', 'can', 'i', 'do', 'is', 'that', 'fine', 'good', 'works', 'for', 'me', 'best',
+  'well', 'so', 'like', 'want', 'take', 'prefer', 'book', 'on', 'by', 'be', 'great', 'thanks', 'thank', 'you', 'will',
+  'm', 'am', 'pm', 'in', 'this', 'morning', 'afternoon', 'evening', 'tonight', 'o',
+]);
+const AM_WORDS = [['am'], ['a', 'm'], ['in', 'the', 'morning'], ['this', 'morning'], ['morning']];
+const PM_WORDS = [['pm'], ['p', 'm'], ['in', 'the', 'afternoon'], ['this', 'afternoon'], ['afternoon'], ['in', 'the', 'evening'], ['this', 'evening'], ['evening'], ['tonight']];
+const TIME_LEADS = new Set(['at', 'around', 'about', 'from', 'after', 'before', 'by', 'until', 'till']);
+
+function startsWithAt(tokens: readonly string[], i: number, seqs: readonly (readonly string[])[]): number {
+  for (const s of seqs) if (s.every((w, k) => tokens[i + k] === w)) return s.length;
+  return 0;
+}
+
+function hourOf(t: string | undefined): number | undefined {
+  if (t === undefined || !/^\d{1,2}$/.test(t)) return undefined;
+  const n = Number(t);
+  return n <= 24 ? n : undefined;
+}
+
+function minuteOf(t: string | undefined): number | undefined {
+  if (t === undefined || !/^\d{1,2}$/.test(t)) return undefined;
+  const n = Number(t);
+  return n <= 59 ? n : undefined;
+}
+
+/**
+ * The time of day ("HH:MM", 24 h) a caller means, or undefined: "ten thirty", "10:30",
+ * "half past two", "quarter to eleven", "twenty past nine", "nine oh five", "ten o'clock",
+ * "two p m", "three in the afternoon", "noon". An hour said alone counts only when it is the
+ * whole answer ("ten, please") or follows "at"/"around" ("at ten"), so "two tyres" is no time.
+ */
+export function parseSpokenTime(text: string, opts: TimeOptions = {}): string | undefined {
+  const earliestMatch = HHMM_RE.exec(opts.earliest ?? '07:00');
+  const earliest = earliestMatch ? Number(earliestMatch[1]) * 60 + Number(earliestMatch[2]) : 7 * 60;
+  const tokens = normalize(text);
+  const meridiemAt = (i: number): 'am' | 'pm' | undefined =>
+    startsWithAt(tokens, i, AM_WORDS) > 0 ? 'am' : startsWithAt(tokens, i, PM_WORDS) > 0 ? 'pm' : undefined;
+  let meridiem: 'am' | 'pm' | undefined;
+  for (let i = 0; i < tokens.length && !meridiem; i++) meridiem = meridiemAt(i);
+
+  const finish = (hour: number, m: number): string | undefined => {
+    const h = hour === 24 ? 0 : hour;
+    if (h > 23 || m > 59) return undefined;
+    if (h >= 13 || h === 0) return hhmm(h, m);
+    if (meridiem === 'am') return hhmm(h === 12 ? 0 : h, m);
+    if (meridiem === 'pm') return hhmm(h === 12 ? 12 : h + 12, m);
+    if (h === 12) return hhmm(12, m);
+    // No a.m./p.m.: the first reading at or after `earliest`.
+    return h * 60 + m >= earliest ? hhmm(h, m) : hhmm(h + 12, m);
+  };
+
+  const colon = /\b([01]?\d|2[0-3]):([0-5]\d)\b/.exec(text);
+  if (colon) return finish(Number(colon[1]), Number(colon[2]));
+  if (tokens.includes('noon') || tokens.includes('midday')) return '12:00';
+  if (tokens.includes('midnight')) return '00:00';
+
+  // half past ten, quarter past ten, quarter to eleven, twenty (minutes) past nine, ten to three
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i]!;
+    const minutes = t === 'half' ? 30 : t === 'quarter' ? 15 : minuteOf(t);
+    if (minutes === undefined || minutes === 0) continue;
+    const j = tokens[i + 1] === 'minutes' ? i + 2 : i + 1;
+    const rel = tokens[j];
+    const h = hourOf(tokens[j + 1]);
+    if (h === undefined || h > 12) continue;
+    if (rel === 'past' || rel === 'after') return finish(h, minutes);
+    if ((rel === 'to' || rel === 'before') && t !== 'half') return finish(h === 1 ? 12 : h - 1, 60 - minutes);
+  }
+  for (let i = 0; i < tokens.length; i++) {
+    const h = hourOf(tokens[i]);
+    if (h === undefined) continue;
+    const next = tokens[i + 1];
+    // ten o'clock (normalised to "10 0 clock"), ten oclock
+    if ((next === '0' && tokens[i + 2] === 'clock') || next === 'oclock' || next === 'clock') return finish(h, 0);
+    // nine oh five ("9 0 5")
+    if (next === '0' && /^\d$/.test(tokens[i + 2] ?? '')) return finish(h, Number(tokens[i + 2]));
+    // ten thirty, nine forty five
+    const m = minuteOf(next);
+    if (m !== undefined && m >= 10) return finish(h, m);
+    // fourteen hundred
+    if (next === 'hundred') return finish(h, 0);
+    // an hour alone: after "at"/"around", before a.m./p.m., or as the whole answer ("ten, please")
+    const alone = tokens.every((x, k) => k === i || TIME_FILLERS.has(x));
+    if (TIME_LEADS.has(tokens[i - 1] ?? '') || meridiemAt(i + 1) !== undefined || alone) return finish(h, 0);
+  }
+  return undefined;
+}

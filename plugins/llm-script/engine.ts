@@ -12,7 +12,9 @@
  *  6. otherwise it is a misunderstanding: rephrase, and after maxRetries go to the
  *     escalation target (a human).
  * States that do not wait for the caller run straight on: a `say` + `next`, a tool call
- * (the turn ends until its result arrives), a transfer or a hang-up.
+ * (the turn ends until its result arrives), a deciding state (branches on slots, variables or
+ * the last result), a transfer or a hang-up. A collected slot may have to be one of the
+ * state's `choices` (picked by position, "the second one", or said).
  *
  * The engine never calls a tool the request did not offer: a tool state whose tool is missing
  * goes to its `ifUnavailable` state or to the scenario's fallback (a line, then a transfer or
@@ -25,7 +27,7 @@ import { calendarDateIn } from './dates.js';
 import { buildYesNoLexicon, detectYesNo, findAnyPhrase, IntentMatcher, negatedBefore, type YesNoLexicon } from './match.js';
 import { normalize } from './normalize.js';
 import { REPEAT_TARGET, stateKind, type Branch, type Condition, type Scenario, type StateSpec } from './scenario.js';
-import { compileSlot, extractSlot, type CompiledSlot, type SlotValue } from './slots.js';
+import { compileSlot, extractChoice, extractSlot, type CompiledSlot, type SlotValue } from './slots.js';
 import { parseTemplate, renderSpeech, renderValue, resultField, type TemplateContext, type TemplatePart } from './template.js';
 
 /** Tools offered by the current request, by name. */
@@ -300,6 +302,30 @@ class Run {
     }
   }
 
+  /** Fill slots from templates (a value the dialog does not have leaves the slot empty). */
+  private fill(fill: Readonly<Record<string, string>> | undefined): void {
+    for (const [slot, t] of Object.entries(fill ?? {})) {
+      const v = renderValue(this.engine.template(t), this.ctx());
+      if (typeof v === 'number' && Number.isFinite(v)) this.st.slots[slot] = v;
+      else if (typeof v === 'string' && v.trim() !== '') this.st.slots[slot] = v.trim();
+      else if (typeof v === 'boolean') this.st.slots[slot] = String(v);
+      else {
+        if (v !== undefined && v !== '') this.engine.logger?.warn({ slot }, 'fill: the value is a list or an object, not a slot value; the slot stays empty');
+        delete this.st.slots[slot];
+      }
+    }
+  }
+
+  /** A state's `choices`, rendered: a list of values (undefined when there is none). */
+  private choiceList(t: string): string[] | undefined {
+    const v = renderValue(this.engine.template(t), this.ctx());
+    const items = (Array.isArray(v) ? v : [v])
+      .filter((x): x is string | number | boolean => typeof x === 'string' || typeof x === 'number' || typeof x === 'boolean')
+      .map((x) => String(x).trim())
+      .filter((x) => x !== '');
+    return items.length > 0 ? items : undefined;
+  }
+
   private nextId(): string {
     this.st.seq += 1;
     return `script_${this.st.seq}`;
@@ -334,6 +360,7 @@ class Run {
     const spec = this.engine.state(name);
     this.st.current = name;
     for (const c of spec.clear ?? []) delete this.st.slots[c];
+    this.fill(spec.fill);
     this.setVars(spec.set);
     const kind = stateKind(spec);
     this.engine.logger?.debug({ state: name, kind }, 'dialog state');
@@ -364,6 +391,18 @@ class Run {
       case 'tool':
         this.callTool(name, spec);
         return;
+      case 'decide': {
+        this.say(spec.say);
+        // Branches test slots and variables, or the last tool result.
+        const last: ToolOutcome = this.st.error !== undefined ? { ok: false, error: this.st.error } : { ok: true, data: this.st.result };
+        const branch = (spec.branches ?? []).find((b) => conditionHolds(b.when, last, this.st));
+        if (!branch) {
+          this.fallback(`no branch of ${name} matches`);
+          return;
+        }
+        this.takeBranch(branch);
+        return;
+      }
       case 'transfer':
         this.say(spec.say);
         this.transfer(spec.transfer!, false);
@@ -419,13 +458,15 @@ class Run {
       return;
     }
     if (spec.collect) {
-      const v = extractSlot(this.engine.slot(spec.collect), text, tokens, { today: this.engine.today() });
-      if (v !== undefined) {
-        this.st.slots[spec.collect] = v;
-        this.engine.logger?.debug({ state: name, slot: spec.collect }, 'slot filled');
+      const choices = spec.choices !== undefined ? this.choiceList(spec.choices) : undefined;
+      const r = extractChoice(this.engine.slot(spec.collect), text, tokens, { today: this.engine.today() }, choices);
+      if (r.value !== undefined) {
+        this.st.slots[spec.collect] = r.value;
+        this.engine.logger?.debug({ state: name, slot: spec.collect, picked: r.picked }, 'slot filled');
         this.enter(spec.next!);
         return;
       }
+      if ('rejected' in r && r.rejected !== undefined) this.engine.logger?.debug({ state: name, slot: spec.collect }, 'the answer is not among the choices');
     }
     if (spec.confirm) {
       const yn = this.engine.yesNo(tokens);
@@ -537,7 +578,7 @@ class Run {
     this.st.error = r.ok ? undefined : (r.error ?? 'failed');
     this.st.status = 'listening';
     const spec = this.engine.state(pending.state);
-    const branch = (spec.branches ?? []).find((b) => conditionHolds(b.when, r));
+    const branch = (spec.branches ?? []).find((b) => conditionHolds(b.when, r, this.st));
     if (!branch) {
       this.fallback(`no branch of ${pending.state} matches the ${r.ok ? 'result' : 'error'}`);
       return;
@@ -545,10 +586,12 @@ class Run {
     this.takeBranch(branch);
   }
 
+  /** A branch: fill slots, set variables, say its line (which may name them), forget `clear`, go on. */
   private takeBranch(b: Branch): void {
-    for (const c of b.clear ?? []) delete this.st.slots[c];
+    this.fill(b.fill);
     this.setVars(b.set);
     this.say(b.say);
+    for (const c of b.clear ?? []) delete this.st.slots[c];
     this.enter(b.goto);
   }
 
@@ -614,15 +657,28 @@ function looseEqual(a: unknown, b: string | number | boolean): boolean {
   return String(a).toLowerCase() === String(b).toLowerCase();
 }
 
-export function conditionHolds(c: Condition | undefined, r: ToolOutcome): boolean {
+/**
+ * Does a branch condition hold for a tool outcome (and, for `slot` / `var` conditions, the
+ * dialog's slots and variables)?
+ */
+export function conditionHolds(c: Condition | undefined, r: ToolOutcome, dialog?: Pick<DialogState, 'slots' | 'vars'>): boolean {
   if (c === undefined) return true;
   if (c === 'ok') return r.ok;
   if (c === 'error') return !r.ok;
   if (c.ok !== undefined && c.ok !== r.ok) return false;
   if (c.error !== undefined && (r.ok || !(r.error ?? '').toLowerCase().includes(c.error.toLowerCase()))) return false;
+  let subject: { v: unknown } | undefined;
   if (c.field !== undefined) {
     if (!r.ok) return false;
-    const v = resultField(r.data, c.field);
+    subject = { v: resultField(r.data, c.field) };
+  } else if (c.slot !== undefined) {
+    subject = { v: dialog?.slots[c.slot] };
+  } else if (c.var !== undefined) {
+    const v = dialog?.vars[c.var];
+    subject = { v: v === '' ? undefined : v };
+  }
+  if (subject) {
+    const v = subject.v;
     if (c.exists !== undefined && (v !== undefined && v !== null) !== c.exists) return false;
     if (c.equals !== undefined && !looseEqual(v, c.equals)) return false;
     if (c.in !== undefined && !c.in.some((x) => looseEqual(v, x))) return false;

@@ -18,6 +18,7 @@ import { DialogEngine, type EngineOptions } from './engine.js';
 import { loadScenarioFile, unreachableStates, type Scenario } from './scenario.js';
 import { ScriptSession } from './session.js';
 import { DEFAULT_NO, DEFAULT_YES } from './match.js';
+import { CHOICE_PHRASES, slotPhrases } from './slots.js';
 
 export const ScriptConfigSchema = z.strictObject({
   scenario: z.string().min(1),
@@ -55,7 +56,8 @@ export class ScriptProvider implements LlmProvider {
     for (const f of Object.values(s.faq)) [...f.examples, ...f.keywords].forEach(add);
     for (const r of s.escalation.rules) r.phrases.forEach(add);
     [...DEFAULT_YES, ...DEFAULT_NO, ...s.lexicon.yes, ...s.lexicon.no].forEach(add);
-    for (const slot of Object.values(s.slots)) if (slot.type === 'enum') for (const [v, syn] of Object.entries(slot.values)) [v, ...syn].forEach(add);
+    for (const slot of Object.values(s.slots)) slotPhrases(slot).forEach(add);
+    if (Object.values(s.states).some((st) => st.choices !== undefined)) CHOICE_PHRASES.forEach(add);
     return [...out].filter((p) => p.length > 0);
   }
 

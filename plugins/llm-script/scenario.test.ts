@@ -65,7 +65,7 @@ describe('scenario validation', () => {
     const found = issues(BASE.replace('type: digits', 'type: digitz'));
     expect(found).toHaveLength(1);
     expect(found[0]).toMatchObject({ path: 'slots.order_id.type', line: 9 });
-    expect(found[0]!.message).toMatch(/unknown slot type \(types: number, digits, date, name, text, enum\)/);
+    expect(found[0]!.message).toMatch(/unknown slot type \(types: number, digits, date, time, name, text, enum\)/);
   });
 
   it('reports every reference problem at once', () => {
@@ -78,7 +78,7 @@ describe('scenario validation', () => {
       'states.menu.intents.status: unknown state "aks" (states: menu, ask, check)',
       'states.ask.collect: unknown slot "order_number" (slots: order_id)',
       'states.ask.next: unknown state "chek" (states: menu, ask, check)',
-      'states.check.branches[0].say: unknown filter "shout" (filters: digits, date, upper, lower, capitalize)',
+      'states.check.branches[0].say: unknown filter "shout" (filters: digits, date, time, upper, lower, capitalize, take, pluck, first, last, or)',
     ]);
   });
 

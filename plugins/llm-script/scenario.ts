@@ -37,6 +37,14 @@ export const SlotSchema = z.discriminatedUnion('type', [
     /** How a date said without a year or week resolves: the next one, the last one, or this one. */
     prefer: z.enum(['future', 'past', 'any']).default('future'),
   }),
+  z.strictObject({
+    type: z.literal('time'),
+    /** An hour said without a.m./p.m. is the first of h and h+12 at or after this (default 07:00). */
+    earliest: z
+      .string()
+      .regex(/^([01]\d|2[0-3]):[0-5]\d$/, 'must be a 24-hour time "HH:MM"')
+      .default('07:00'),
+  }),
   z.strictObject({ type: z.literal('name') }),
   z.strictObject({
     type: z.literal('text'),
@@ -51,7 +59,7 @@ export const SlotSchema = z.discriminatedUnion('type', [
   }),
 ]);
 export type SlotSpec = z.output<typeof SlotSchema>;
-export const SLOT_TYPES = ['number', 'digits', 'date', 'name', 'text', 'enum'] as const;
+export const SLOT_TYPES = ['number', 'digits', 'date', 'time', 'name', 'text', 'enum'] as const;
 
 const IntentSchema = z
   .strictObject({
@@ -77,13 +85,21 @@ const ConditionSchema = z.union([
       ok: z.boolean().optional(),
       /** Dotted path into the result data ("status", "items.0.state"). */
       field: z.string().min(1).optional(),
+      /** Or a slot of the dialog ("vehicle"). */
+      slot: Ident.optional(),
+      /** Or a call variable ("intent"). */
+      var: Ident.optional(),
       equals: Scalar.optional(),
       in: z.array(Scalar).min(1).optional(),
       exists: z.boolean().optional(),
       /** The error text contains this (case-insensitive). */
       error: z.string().min(1).optional(),
     })
-    .refine((c) => c.field !== undefined || (c.equals === undefined && c.in === undefined && c.exists === undefined), 'equals, in and exists need a field'),
+    .refine((c) => [c.field, c.slot, c.var].filter((x) => x !== undefined).length <= 1, 'a condition tests one of field, slot or var')
+    .refine(
+      (c) => c.field !== undefined || c.slot !== undefined || c.var !== undefined || (c.equals === undefined && c.in === undefined && c.exists === undefined),
+      'equals, in and exists need a field, slot or var',
+    ),
 ]);
 export type Condition = z.output<typeof ConditionSchema>;
 
@@ -93,6 +109,8 @@ const BranchSchema = z.strictObject({
   say: Template.optional(),
   set: z.record(Ident, Template).optional(),
   clear: z.array(Ident).optional(),
+  /** Slots to fill from templates (e.g. from the tool result), before `set` and `say`. */
+  fill: z.record(Ident, Template).optional(),
   goto: Target,
 });
 export type Branch = z.output<typeof BranchSchema>;
@@ -118,6 +136,13 @@ export const StateSchema = z.strictObject({
   collect: Ident.optional(),
   /** Skip the question when the slot is already filled (default true). */
   skipIfFilled: z.boolean().default(true),
+  /**
+   * A template giving the list the answer must come from (e.g. "{{result.free_start_times}}"):
+   * the caller may pick by position ("the first one", "the second", "the last one", "the
+   * earliest"), or say a value, which is taken only if it is in the list. An empty list
+   * restricts nothing.
+   */
+  choices: Template.optional(),
   confirm: z.strictObject({ yes: Target, no: Target }).optional(),
   next: Target.optional(),
   tool: ToolStepSchema.optional(),
@@ -131,6 +156,8 @@ export const StateSchema = z.strictObject({
   set: z.record(Ident, Template).optional(),
   /** Slots to forget on entering the state. */
   clear: z.array(Ident).optional(),
+  /** Slots to fill from templates on entering the state (after `clear`, before `set`). */
+  fill: z.record(Ident, Template).optional(),
   /** Failed attempts here before `onFail` (default: settings.maxRetries). */
   maxRetries: z.int().min(1).max(10).optional(),
   onFail: Target.optional(),
@@ -195,14 +222,18 @@ export type Scenario = z.output<typeof ScenarioSchema>;
 
 export const REPEAT_TARGET = '$repeat';
 
-export type StateKind = 'input' | 'tool' | 'pass' | 'transfer' | 'end';
+export type StateKind = 'input' | 'tool' | 'decide' | 'pass' | 'transfer' | 'end';
 
-/** What a state does, from the fields it has (checked unambiguous by validation). */
+/**
+ * What a state does, from the fields it has (checked unambiguous by validation). A state with
+ * branches but no tool decides at once: its branches test slots, variables or the last result.
+ */
 export function stateKind(s: StateSpec): StateKind {
   if (s.transfer !== undefined) return 'transfer';
   if (s.end !== undefined) return 'end';
   if (s.tool !== undefined) return 'tool';
   if (s.intents !== undefined || s.collect !== undefined || s.confirm !== undefined || s.faq !== undefined) return 'input';
+  if (s.branches !== undefined) return 'decide';
   return 'pass';
 }
 
@@ -319,6 +350,7 @@ export function checkReferences(s: Scenario): RawIssue[] {
       st.tool !== undefined && 'tool',
       (st.intents !== undefined || st.collect !== undefined || st.confirm !== undefined || st.faq !== undefined) && 'input (intents/collect/confirm/faq)',
     ].filter(Boolean);
+    if (st.branches && st.tool === undefined && kinds.length > 0) kinds.push('branches (a deciding state)');
     if (kinds.length > 1) issues.push({ path: p(), message: `a state does one thing; this one has ${kinds.join(' and ')}` });
     const kind = stateKind(st);
     if (st.say) template(st.say, p('say'));
@@ -326,6 +358,14 @@ export function checkReferences(s: Scenario): RawIssue[] {
     reprompts.forEach((r, i) => template(r, Array.isArray(st.reprompt) ? p('reprompt', i) : p('reprompt')));
     for (const [k, v] of Object.entries(st.set ?? {})) template(v, p('set', k));
     st.clear?.forEach((c, i) => slot(c, p('clear', i)));
+    for (const [k, v] of Object.entries(st.fill ?? {})) {
+      slot(k, p('fill', k));
+      template(v, p('fill', k));
+    }
+    if (st.choices !== undefined) {
+      template(st.choices, p('choices'));
+      if (st.collect === undefined) issues.push({ path: p('choices'), message: '"choices" only applies to a state that collects a slot' });
+    }
     if (st.onFail) target(st.onFail, p('onFail'));
 
     if (kind === 'input') {
@@ -364,18 +404,29 @@ export function checkReferences(s: Scenario): RawIssue[] {
       if (!st.branches) issues.push({ path: p('branches'), message: 'a tool state needs branches for the result' });
       templateJson(st.tool!.args, p('tool', 'args'));
       if (st.tool!.ifUnavailable) target(st.tool!.ifUnavailable, p('tool', 'ifUnavailable'));
-    } else if (st.branches) {
-      issues.push({ path: p('branches'), message: 'branches follow a tool call: this state has no tool' });
     }
     st.branches?.forEach((b, i) => {
       target(b.goto, p('branches', i, 'goto'));
+      if (b.when !== undefined && typeof b.when === 'object' && b.when.slot !== undefined) slot(b.when.slot, p('branches', i, 'when', 'slot'));
       if (b.say) template(b.say, p('branches', i, 'say'));
       for (const [k, v] of Object.entries(b.set ?? {})) template(v, p('branches', i, 'set', k));
       b.clear?.forEach((c, j) => slot(c, p('branches', i, 'clear', j)));
+      for (const [k, v] of Object.entries(b.fill ?? {})) {
+        slot(k, p('branches', i, 'fill', k));
+        template(v, p('branches', i, 'fill', k));
+      }
     });
     if (st.branches && st.branches.at(-1)!.when !== undefined) {
       const covers = (c: Condition | undefined): 'ok' | 'error' | 'all' | undefined =>
-        c === undefined ? 'all' : c === 'ok' || c === 'error' ? c : c.field === undefined && c.error === undefined && c.ok !== undefined ? (c.ok ? 'ok' : 'error') : undefined;
+        c === undefined
+          ? 'all'
+          : c === 'ok' || c === 'error'
+            ? c
+            : c.field === undefined && c.slot === undefined && c.var === undefined && c.error === undefined && c.ok !== undefined
+              ? c.ok
+                ? 'ok'
+                : 'error'
+              : undefined;
       const covered = new Set(st.branches.map((b) => covers(b.when)));
       if (!covered.has('all') && !(covered.has('ok') && covered.has('error'))) {
         issues.push({ path: p('branches'), message: 'no branch catches every result: end with a branch without "when", or cover both ok and error' });
@@ -383,30 +434,35 @@ export function checkReferences(s: Scenario): RawIssue[] {
     }
   }
 
-  // States that move on without waiting (pass, or collect with an already filled slot) must not loop.
-  const edges = new Map<string, string>();
+  // States that move on without waiting (pass, decide, or collect with an already filled slot) must not loop.
+  const edges = new Map<string, string[]>();
   for (const [name, st] of Object.entries(s.states)) {
     const kind = stateKind(st);
-    if (kind === 'pass' && st.next) edges.set(name, st.next);
-    if (kind === 'input' && st.collect && st.next && st.skipIfFilled && !(st.clear ?? []).includes(st.collect)) edges.set(name, st.next);
+    if (kind === 'pass' && st.next) edges.set(name, [st.next]);
+    if (kind === 'decide') edges.set(name, (st.branches ?? []).map((b) => b.goto));
+    if (kind === 'input' && st.collect && st.next && st.skipIfFilled && !(st.clear ?? []).includes(st.collect)) edges.set(name, [st.next]);
   }
   const reported = new Set<string>();
-  for (const startName of edges.keys()) {
-    const seen: string[] = [];
-    let cur: string | undefined = startName;
-    while (cur !== undefined && edges.has(cur) && !seen.includes(cur)) {
-      seen.push(cur);
-      cur = edges.get(cur);
-    }
-    if (cur !== undefined && seen.includes(cur)) {
-      const cycle = seen.slice(seen.indexOf(cur));
+  const done = new Set<string>();
+  const path: string[] = [];
+  const visit = (name: string): void => {
+    if (done.has(name)) return;
+    const at = path.indexOf(name);
+    if (at >= 0) {
+      const cycle = path.slice(at);
       const key = [...cycle].sort().join(',');
       if (!reported.has(key)) {
         reported.add(key);
-        issues.push({ path: ['states', cur], message: `states loop without waiting for the caller: ${[...cycle, cur].join(' -> ')}` });
+        issues.push({ path: ['states', name], message: `states loop without waiting for the caller: ${[...cycle, name].join(' -> ')}` });
       }
+      return;
     }
-  }
+    path.push(name);
+    for (const next of edges.get(name) ?? []) if (edges.has(next)) visit(next);
+    path.pop();
+    done.add(name);
+  };
+  for (const name of edges.keys()) visit(name);
   return issues;
 }
 

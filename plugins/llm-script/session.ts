@@ -14,6 +14,7 @@
  * is dropped when the caller next speaks, and their words are taken where the dialog last
  * listened.
  */
+import { z } from 'zod';
 import type { Logger } from '../../src/log.js';
 import { PluginError, type ChatMessage, type LlmEvent, type LlmRequest, type LlmSession, type LlmSessionOptions, type ToolSpec } from '../../src/plugins/api.js';
 import type { DialogEngine, DialogState, ToolOutcome, Turn } from './engine.js';
@@ -49,6 +50,40 @@ export function parseToolContent(content: string): ToolOutcome {
   return { ok: false, error: 'the tool answered something unreadable' };
 }
 
+const Count = z.number().int().min(0);
+const Strings = z.record(z.string(), z.string());
+
+/**
+ * The shape of a DialogState as snapshot() hands it out (and restore() takes it back). Loose:
+ * fields this check does not know (added to DialogState later) are kept, not stripped.
+ */
+const DialogStateSchema = z.looseObject({
+  status: z.enum(['new', 'listening', 'awaiting_tool', 'ended']),
+  current: z.string(),
+  inputState: z.string().optional(),
+  slots: z.record(z.string(), z.union([z.string(), z.number()])),
+  vars: Strings,
+  pendingVars: Strings,
+  retries: z.record(z.string(), Count),
+  pending: z
+    .object({
+      id: z.string(),
+      tool: z.string(),
+      state: z.string(),
+      kind: z.enum(['tool', 'transfer', 'end']),
+      destination: z.string().optional(),
+    })
+    .optional(),
+  result: z.unknown().optional(),
+  error: z.string().optional(),
+  input: z.string(),
+  lastPrompt: z.string(),
+  queued: z.string().optional(),
+  seq: Count,
+  stats: z.object({ inputs: Count, misunderstandings: Count, escalations: Count, toolCalls: Count }),
+  outcome: z.enum(['transferred', 'hung_up', 'ended']).optional(),
+});
+
 function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
@@ -65,9 +100,35 @@ export class ScriptSession implements LlmSession {
     this.state = engine.initialState(opts.variables);
   }
 
-  /** A copy of the dialog state (for tests and diagnostics). */
+  /**
+   * A copy of the dialog state: plain JSON data (the state machine's position, slots, retries,
+   * pending tool call). Saved with the call's session; restore() continues from it.
+   */
   snapshot(): DialogState {
     return structuredClone(this.state);
+  }
+
+  /**
+   * Continue from a snapshot (another process's, after a restart). The snapshot is checked
+   * against the dialog state's shape and this scenario's states; a bad one throws
+   * PluginError('bad_request') and the session keeps its own state.
+   */
+  restore(snapshot: unknown): void {
+    if (this.closed) throw new PluginError(PLUGIN, 'bad_request', 'the session is closed', false);
+    const parsed = DialogStateSchema.safeParse(snapshot);
+    if (!parsed.success) {
+      const where = parsed.error.issues.slice(0, 3).map((i) => `${i.path.join('.') || '(state)'}: ${i.message}`);
+      throw new PluginError(PLUGIN, 'bad_request', `cannot restore the dialog: ${where.join('; ')}`, false);
+    }
+    const st = parsed.data as DialogState;
+    const states = this.engine.scenario.states;
+    for (const name of [st.current, st.inputState, st.pending?.state]) {
+      if (name !== undefined && !Object.hasOwn(states, name)) {
+        throw new PluginError(PLUGIN, 'bad_request', `cannot restore the dialog: state "${name}" is not in scenario "${this.engine.scenario.name}"`, false);
+      }
+    }
+    this.state = structuredClone(st);
+    this.log.info({ state: st.current, status: st.status }, 'dialog restored from a snapshot');
   }
 
   respond(req: LlmRequest): AsyncIterable<LlmEvent> {

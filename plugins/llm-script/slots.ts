@@ -5,11 +5,15 @@
  * - digits: a spoken digit string ("four two seven", "four twenty seven", "double five one",
  *   "for to seven" as a recogniser may hear it) -> "427", within minLength/maxLength;
  * - date: an ISO date (see dates.ts), relative to the injected clock;
+ * - time: a time of day "HH:MM" ("ten thirty", "half past two", "2 p m"; see dates.ts);
  * - name: a person's name after "my name is", "this is", "I am"... or a short bare answer;
  * - text: the utterance with lead-ins stripped ("the new address is ..."), at least minWords;
  * - enum: the canonical value whose synonym phrase was heard (fuzzy).
+ *
+ * A state may offer `choices` (a list from a tool result): the caller picks by position ("the
+ * first one", "the last one", "the earliest") or says a value that is in the list.
  */
-import { parseSpokenDate, type CalendarDate } from './dates.js';
+import { parseSpokenDate, parseSpokenTime, type CalendarDate } from './dates.js';
 import { findPhrase, isStopword } from './match.js';
 import { normalize } from './normalize.js';
 import type { SlotSpec } from './scenario.js';
@@ -168,11 +172,125 @@ export function extractSlot(slot: CompiledSlot, raw: string, tokens: readonly st
       return extractDigits(tokens, spec.minLength, spec.maxLength);
     case 'date':
       return parseSpokenDate(raw, ctx.today, spec.prefer);
+    case 'time':
+      return parseSpokenTime(raw, { earliest: spec.earliest });
     case 'name':
       return extractName(tokens);
     case 'text':
       return extractText(tokens, slot.prefixes, spec.minWords);
     case 'enum':
       return extractEnum(tokens, slot.synonyms);
+  }
+}
+
+// --- choices -------------------------------------------------------------------------------
+
+const ORDINAL_RE = /^(\d{1,2})(st|nd|rd|th)$/;
+const FIRST_WORDS = new Set(['earliest', 'soonest', 'former']);
+const LAST_WORDS = new Set(['last', 'latest', 'final', 'latter']);
+const MONTH_WORDS = new Set(['january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october', 'november', 'december']);
+
+/**
+ * Which of `count` offered items the caller picks by position, as an index: "the first one",
+ * "the second", "number two", "option 3", "the last one", "the earliest", "the latest".
+ * An ordinal that is part of a date ("the 2nd of May") is not a pick.
+ */
+export function ordinalPick(tokens: readonly string[], count: number): number | undefined {
+  if (count <= 0) return undefined;
+  for (let i = 0; i < tokens.length; i++) {
+    const t = tokens[i]!;
+    const m = ORDINAL_RE.exec(t);
+    if (m) {
+      const after = tokens[i + 1] === 'of' ? tokens[i + 2] : tokens[i + 1];
+      if (after !== undefined && MONTH_WORDS.has(after)) continue;
+      const n = Number(m[1]);
+      if (n >= 1 && n <= count) return n - 1;
+      continue;
+    }
+    if ((t === 'number' || t === 'option') && /^\d{1,2}$/.test(tokens[i + 1] ?? '')) {
+      const n = Number(tokens[i + 1]);
+      if (n >= 1 && n <= count) return n - 1;
+    }
+    if (FIRST_WORDS.has(t)) return 0;
+    if (LAST_WORDS.has(t)) return count - 1;
+  }
+  return undefined;
+}
+
+function sameValue(a: SlotValue, b: string): boolean {
+  if (typeof a === 'number') return String(a) === b.trim();
+  return a.trim().toLowerCase() === b.trim().toLowerCase() || normalize(a).join(' ') === normalize(b).join(' ');
+}
+
+/**
+ * The slot's value where the answer must come from `choices`: a pick by position, or a value
+ * extracted as usual that is one of them (the choice's own spelling is kept). Without choices
+ * (or with an empty list) this is extractSlot.
+ */
+export function extractChoice(
+  slot: CompiledSlot,
+  raw: string,
+  tokens: readonly string[],
+  ctx: ExtractContext,
+  choices: readonly string[] | undefined,
+): { value: SlotValue; picked: boolean } | { value: undefined; rejected?: SlotValue } {
+  if (!choices || choices.length === 0) {
+    const v = extractSlot(slot, raw, tokens, ctx);
+    return v === undefined ? { value: undefined } : { value: v, picked: false };
+  }
+  const pick = ordinalPick(tokens, choices.length);
+  if (pick !== undefined) return { value: choices[pick]!, picked: true };
+  const v = extractSlot(slot, raw, tokens, ctx);
+  if (v === undefined) return { value: undefined };
+  const match = choices.find((c) => sameValue(v, c));
+  return match !== undefined ? { value: match, picked: false } : { value: undefined, rejected: v };
+}
+
+// --- recognition hints -------------------------------------------------------------------------
+
+const HOUR_WORDS = ['one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten', 'eleven', 'twelve'];
+const DATE_PHRASES = [
+  'today', 'tomorrow', 'the day after tomorrow', 'next week', 'in a week',
+  'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday',
+  'on monday', 'on tuesday', 'on wednesday', 'on thursday', 'on friday', 'on saturday', 'on sunday',
+  'next monday', 'next tuesday', 'next wednesday', 'next thursday', 'next friday', 'next saturday', 'next sunday',
+  'this monday', 'this tuesday', 'this wednesday', 'this thursday', 'this friday',
+  'january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october', 'november', 'december',
+  'first', 'second', 'third', 'fourth', 'fifth', 'sixth', 'seventh', 'eighth', 'ninth', 'tenth', 'eleventh', 'twelfth',
+  'thirteenth', 'fourteenth', 'fifteenth', 'sixteenth', 'seventeenth', 'eighteenth', 'nineteenth', 'twentieth',
+  'twenty first', 'twenty second', 'twenty third', 'twenty fourth', 'twenty fifth', 'twenty sixth', 'twenty seventh',
+  'twenty eighth', 'twenty ninth', 'thirtieth', 'thirty first', 'the', 'of',
+];
+const TIME_PHRASES = [
+  ...HOUR_WORDS, ...HOUR_WORDS.map((h) => `${h} o'clock`), ...HOUR_WORDS.map((h) => `at ${h}`),
+  'fifteen', 'thirty', 'forty five', 'oh five', 'half past', 'quarter past', 'quarter to',
+  'a m', 'p m', 'in the morning', 'in the afternoon', 'noon', 'midday',
+];
+/** What callers say to pick from offered choices. */
+export const CHOICE_PHRASES: readonly string[] = [
+  'the first one', 'the second one', 'the third one', 'the last one', 'the first', 'the second', 'the third', 'the last',
+  'the earliest', 'the latest', 'the earliest one', 'the latest one', 'number one', 'number two', 'number three',
+];
+
+/**
+ * Words a caller is expected to use for a slot, as recognition hints for grammar-based
+ * recognisers: enum values and synonyms, the vocabulary of dates and times, a text slot's
+ * lead-ins, a name's lead-ins ("my name is"). Digits need none (grammars accept spoken digits);
+ * names and free text themselves cannot be listed.
+ */
+export function slotPhrases(spec: SlotSpec): string[] {
+  switch (spec.type) {
+    case 'enum':
+      return Object.entries(spec.values).flatMap(([v, syn]) => [v, ...syn]);
+    case 'date':
+      return [...DATE_PHRASES];
+    case 'time':
+      return [...TIME_PHRASES];
+    case 'text':
+      return [...spec.stripPrefixes];
+    case 'name':
+      return ['my name is', 'this is', 'it is', 'i am'];
+    default:
+      return [];
   }
 }

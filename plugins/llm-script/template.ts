@@ -9,12 +9,22 @@
  *  - `error` the error text of the most recent failed tool result;
  *  - `input` the caller's most recent utterance as heard.
  * Filters: digits ("427" -> "4 2 7", so TTS reads digits), date (ISO -> "Tuesday the 5th of
- * May"), upper, lower, capitalize.
+ * May"), time ("14:30" -> "2:30 PM"), upper, lower, capitalize; on a list these apply to
+ * every item. List filters: `take:N` (the first N items), `pluck:FIELD` (that field of every
+ * item), `first` / `last` (an item; of a text, its first / last word), `or` (join the items
+ * with "or" instead of "and").
  */
-import { spokenDate } from './dates.js';
+import { spokenDate, spokenTime } from './dates.js';
 
-export const TEMPLATE_FILTERS = ['digits', 'date', 'upper', 'lower', 'capitalize'] as const;
-export type TemplateFilter = (typeof TEMPLATE_FILTERS)[number];
+export const TEMPLATE_FILTERS = ['digits', 'date', 'time', 'upper', 'lower', 'capitalize', 'take', 'pluck', 'first', 'last', 'or'] as const;
+export type TemplateFilterName = (typeof TEMPLATE_FILTERS)[number];
+/** Filters that take an argument (`take:3`, `pluck:service`); the others take none. */
+const FILTERS_WITH_ARG: ReadonlySet<TemplateFilterName> = new Set(['take', 'pluck']);
+
+export interface TemplateFilter {
+  name: TemplateFilterName;
+  arg?: string;
+}
 
 export type TemplateRoot = 'slot' | 'var' | 'result' | 'error' | 'input';
 
@@ -55,12 +65,7 @@ function parseExpr(src: string): TemplateExpr {
   const [head, ...filterSrc] = src.split('|').map((s) => s.trim());
   if (!head) throw new TemplateSyntaxError(`empty expression "{{${src}}}"`);
   const filters: TemplateFilter[] = [];
-  for (const f of filterSrc) {
-    if (!(TEMPLATE_FILTERS as readonly string[]).includes(f)) {
-      throw new TemplateSyntaxError(`unknown filter "${f}" (filters: ${TEMPLATE_FILTERS.join(', ')})`);
-    }
-    filters.push(f as TemplateFilter);
-  }
+  for (const f of filterSrc) filters.push(parseFilter(f, src));
   const segments = head.split('.');
   if (segments.some((s) => !PATH_PART.test(s))) throw new TemplateSyntaxError(`bad expression "{{${src}}}"`);
   const [first, ...rest] = segments as [string, ...string[]];
@@ -75,6 +80,24 @@ function parseExpr(src: string): TemplateExpr {
   }
   if (rest.length) throw new TemplateSyntaxError(`"{{${head}}}": a slot has no fields (roots: slot names, var., result., error, input)`);
   return { root: 'slot', path: [first], filters };
+}
+
+function parseFilter(f: string, src: string): TemplateFilter {
+  const colon = f.indexOf(':');
+  const name = (colon < 0 ? f : f.slice(0, colon)).trim();
+  const arg = colon < 0 ? undefined : f.slice(colon + 1).trim();
+  if (!(TEMPLATE_FILTERS as readonly string[]).includes(name)) {
+    throw new TemplateSyntaxError(`unknown filter "${name}" (filters: ${TEMPLATE_FILTERS.join(', ')})`);
+  }
+  const n = name as TemplateFilterName;
+  if (!FILTERS_WITH_ARG.has(n)) {
+    if (arg !== undefined) throw new TemplateSyntaxError(`filter "${n}" takes no argument in "{{${src}}}"`);
+    return { name: n };
+  }
+  if (!arg) throw new TemplateSyntaxError(`filter "${n}" needs an argument ("${n}:${n === 'take' ? '3' : 'field'}") in "{{${src}}}"`);
+  if (n === 'take' && !/^[1-9]\d{0,2}$/.test(arg)) throw new TemplateSyntaxError(`"take" needs a count from 1, e.g. "take:3", in "{{${src}}}"`);
+  if (n === 'pluck' && !/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)*$/.test(arg)) throw new TemplateSyntaxError(`"pluck" needs a field name, e.g. "pluck:service", in "{{${src}}}"`);
+  return { name: n, arg };
 }
 
 export interface TemplateContext {
@@ -115,26 +138,51 @@ function applyFilters(value: unknown, filters: readonly TemplateFilter[]): unkno
   let v = value;
   for (const f of filters) {
     if (v === undefined || v === null) return v;
-    const s = scalarText(v);
-    switch (f) {
-      case 'digits':
-        v = s.replace(/\s+/g, '').split('').join(' ');
-        break;
-      case 'date':
-        v = spokenDate(s) ?? s;
-        break;
-      case 'upper':
-        v = s.toUpperCase();
-        break;
-      case 'lower':
-        v = s.toLowerCase();
-        break;
-      case 'capitalize':
-        v = s.replace(/(^|\s)(\p{L})/gu, (_m, sp: string, c: string) => sp + c.toUpperCase());
-        break;
-    }
+    v = applyFilter(v, f);
   }
   return v;
+}
+
+/** A filter that works on one value; on a list it applies to every item. */
+function scalarFilter(v: unknown, name: TemplateFilterName): unknown {
+  if (Array.isArray(v)) return (v as unknown[]).map((x): unknown => (x === undefined || x === null ? x : scalarFilter(x, name)));
+  const s = scalarText(v);
+  switch (name) {
+    case 'digits':
+      return s.replace(/\s+/g, '').split('').join(' ');
+    case 'date':
+      return spokenDate(s) ?? s;
+    case 'time':
+      return spokenTime(s) ?? s;
+    case 'upper':
+      return s.toUpperCase();
+    case 'lower':
+      return s.toLowerCase();
+    case 'capitalize':
+      return s.replace(/(^|\s)(\p{L})/gu, (_m, sp: string, c: string) => sp + c.toUpperCase());
+    default:
+      return v;
+  }
+}
+
+function applyFilter(v: unknown, f: TemplateFilter): unknown {
+  switch (f.name) {
+    case 'take':
+      return Array.isArray(v) ? v.slice(0, Number(f.arg)) : v;
+    case 'pluck':
+      return Array.isArray(v) ? v.map((x) => resultField(x, f.arg!)) : resultField(v, f.arg!);
+    case 'first':
+    case 'last': {
+      if (Array.isArray(v)) return f.name === 'first' ? v[0] : v.at(-1);
+      if (typeof v !== 'string') return v;
+      const words = v.trim().split(/\s+/).filter(Boolean);
+      return f.name === 'first' ? words[0] : words.at(-1);
+    }
+    case 'or':
+      return Array.isArray(v) ? joinList(v.map(speakable).filter(Boolean), 'or') : v;
+    default:
+      return scalarFilter(v, f.name);
+  }
 }
 
 /** A value as text: scalars as they are, anything else as JSON. */
@@ -149,12 +197,14 @@ function speakable(v: unknown): string {
   if (v === undefined || v === null) return '';
   if (typeof v === 'string') return v.replace(/_/g, ' ');
   if (typeof v === 'number' || typeof v === 'boolean') return String(v);
-  if (Array.isArray(v)) {
-    const items = v.map(speakable).filter(Boolean);
-    if (items.length <= 1) return items.join('');
-    return `${items.slice(0, -1).join(', ')} and ${items.at(-1)!}`;
-  }
+  if (Array.isArray(v)) return joinList(v.map(speakable).filter(Boolean), 'and');
   return '';
+}
+
+/** "a", "a and b", "a, b and c" (or "or"). */
+function joinList(items: readonly string[], conjunction: 'and' | 'or'): string {
+  if (items.length <= 1) return items.join('');
+  return `${items.slice(0, -1).join(', ')} ${conjunction} ${items.at(-1)!}`;
 }
 
 /** Render for speech: missing values are empty, whitespace is tidied. */

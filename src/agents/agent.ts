@@ -6,6 +6,8 @@
  */
 import type { AudioFrame } from '../audio/frame.js';
 import type { Logger } from '../log.js';
+import type { SessionDocument } from '../sessions/document.js';
+import type { SessionPort } from '../sessions/session-keeper.js';
 
 export interface PlayResult {
   /** True when every queued sample went out; false when barge-in or hang-up cut it. */
@@ -86,8 +88,16 @@ export interface AgentSettings {
   turn?: { threshold?: number; minSpeechMs?: number; endOfTurnSilenceMs?: number; minUtteranceMs?: number };
 }
 
+/** What the engine hands an agent besides the call (agents may ignore all of it). */
+export interface AgentCreateOptions {
+  /** The call's session: the agent records its conversation state there after each turn. */
+  session?: SessionPort;
+  /** The call was taken over after a restart: its saved session. Continue it instead of greeting. */
+  resume?: SessionDocument;
+}
+
 export interface AgentFactory {
   readonly name: string;
   readonly settings?: AgentSettings;
-  create(call: CallInfo): Agent;
+  create(call: CallInfo, opts?: AgentCreateOptions): Agent;
 }

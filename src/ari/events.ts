@@ -34,7 +34,15 @@ export function toAriChannel(raw: unknown): AriChannel {
     name: str(c.name),
     state: str(c.state),
     caller: { name: str(caller.name), number: str(caller.number) },
-    dialplan: dp ? { context: str(dp.context), exten: str(dp.exten), priority: num(dp.priority) ?? 1 } : undefined,
+    dialplan: dp
+      ? {
+          context: str(dp.context),
+          exten: str(dp.exten),
+          priority: num(dp.priority) ?? 1,
+          ...(typeof dp.app_name === 'string' ? { appName: dp.app_name } : {}),
+          ...(typeof dp.app_data === 'string' ? { appData: dp.app_data } : {}),
+        }
+      : undefined,
     channelvars: strRecord(c.channelvars),
   };
 }

@@ -13,7 +13,8 @@ export interface AriChannel {
   name: string;
   state: string;
   caller: AriCaller;
-  dialplan?: { context: string; exten: string; priority: number } | undefined;
+  /** Where the channel is in the dialplan; appName/appData: the application it runs ("Stasis", "<app>,<args>"). */
+  dialplan?: { context: string; exten: string; priority: number; appName?: string | undefined; appData?: string | undefined } | undefined;
   channelvars?: Record<string, string> | undefined;
 }
 

@@ -4,10 +4,22 @@
  * and a mixing bridge, bridges both, and starts a CallSession. Every resource goes on the
  * call's CleanupStack the moment it exists, so a hang-up at any point of setup, a failed
  * ExternalMedia request or a shutdown releases exactly what was acquired.
+ *
+ * Each call has a session (src/sessions): its conversation state, saved after every turn, and
+ * its media path. After every ARI (re)connect the controller looks for what a previous process
+ * left in the Stasis app (src/sessions/orphans.ts): it hangs up stale ExternalMedia channels,
+ * destroys stale bridges, and adopts each caller it does not own: with a saved session, a fresh
+ * media path and the agent restored from it ("I'm back"); without one, the caller goes to the
+ * overflow target (humans), like a failed call.
  */
 import type { AgentFactory, AgentSettings } from '../agents/agent.js';
-import type { AriConnection, AriEvent, ExternalMediaFormat } from '../ari/types.js';
+import type { AriChannel, AriConnection, AriEvent, ExternalMediaFormat } from '../ari/types.js';
 import type { Logger } from '../log.js';
+import { newSessionDocument, type SessionDocument } from '../sessions/document.js';
+import type { SessionMetrics } from '../sessions/metrics.js';
+import { scanOrphans } from '../sessions/orphans.js';
+import { SessionKeeper } from '../sessions/session-keeper.js';
+import type { SessionStore } from '../sessions/store.js';
 import { CallSession, type CallOutcome, type CallSummary } from './call-session.js';
 import { CleanupStack } from './cleanup-stack.js';
 import type { EngineMetrics } from './engine-metrics.js';
@@ -44,6 +56,21 @@ export interface CallControllerOptions {
   /** Channel variable that selects the agent (set in the dialplan). */
   agentVariable?: string;
   onCallEnded?: (summary: CallSummary) => void;
+  /** Per-call sessions (saved conversation state): what lets a restarted Switchboard adopt its calls. */
+  sessions?: ControllerSessions | undefined;
+}
+
+export interface ControllerSessions {
+  store: SessionStore;
+  metrics: SessionMetrics;
+  /** Resolves once the store can answer (its first Redis connection attempt has settled). */
+  ready?: () => Promise<void>;
+  /**
+   * A caller found in the app without a session is handed off only after this long (default
+   * 1500 ms): a call that entered Stasis just as the channels were listed has its StasisStart
+   * on the way, and must be admitted, not sent away.
+   */
+  orphanGraceMs?: number;
 }
 
 interface ActiveCall {
@@ -55,6 +82,8 @@ interface ActiveCall {
   /** Set when Switchboard (not the caller) decided to end the call. */
   outcome?: CallOutcome;
   ending?: Promise<void>;
+  /** The call's saved session (deleted when the call ends). */
+  keeper?: SessionKeeper;
 }
 
 const MEDIA_STASIS_TIMEOUT_MS = 5000;
@@ -72,6 +101,8 @@ export class CallController {
   private offEvent: (() => void) | undefined;
   private offState: (() => void) | undefined;
   private stopping = false;
+  private recovering: Promise<void> | undefined;
+  private recoverAgain = false;
   private readonly log: Logger;
   private readonly format: ExternalMediaFormat;
   private readonly maxCalls: number;
@@ -91,16 +122,118 @@ export class CallController {
     this.offEvent = this.opts.ari.onEvent((e) => this.onEvent(e));
     this.offState = this.opts.ari.onStateChange((s) => {
       if (s === 'reconnecting') this.opts.metrics.ariReconnects.inc();
+      if (s === 'connected') this.recover();
     });
+    if (this.opts.ari.state === 'connected') this.recover();
   }
 
   /** Stop taking calls and end every call in progress. */
   async stop(): Promise<void> {
     this.stopping = true;
+    await this.recovering;
     await Promise.all([...this.calls.values()].map((c) => this.endCall(c, 'shutdown')));
     this.offEvent?.();
     this.offState?.();
   }
+
+  // --- after a (re)connect: what a previous process left ----------------------------------
+
+  /** Scan the app (once at a time; a (re)connect during a scan scans again after it). */
+  private recover(): void {
+    if (this.stopping) return;
+    if (this.recovering) {
+      this.recoverAgain = true;
+      return;
+    }
+    this.recovering = this.scanApp()
+      .catch((err: unknown) => this.log.warn({ err: errText(err) }, 'scanning the Stasis app for calls left behind failed'))
+      .finally(() => {
+        this.recovering = undefined;
+        if (this.recoverAgain) {
+          this.recoverAgain = false;
+          this.recover();
+        }
+      });
+  }
+
+  private async scanApp(): Promise<void> {
+    const { ari } = this.opts;
+    const ownedBefore = [...this.calls.keys()];
+    const [channels, bridges] = await Promise.all([ari.listChannels(), ari.listBridges()]);
+    const owns = (id: string): boolean => this.calls.has(id) || this.mediaChannels.has(id);
+    const scan = scanOrphans({ app: ari.app, channels, bridges, owns, ownedBefore });
+    const m = this.opts.sessions?.metrics;
+    for (const id of scan.lostCalls) {
+      const call = this.calls.get(id);
+      if (!call || call.ending) continue;
+      // Its StasisEnd went out while the WebSocket was down.
+      m?.lostCalls.inc();
+      this.log.warn({ callId: id }, 'call channel gone after an ARI reconnect; ending the call');
+      void this.endCall(call, call.outcome ?? 'caller_hangup');
+    }
+    await Promise.all(
+      scan.staleBridges.map((b) =>
+        ari.destroyBridge(b.id).then(
+          () => m?.staleBridges.inc(),
+          (err: unknown) => this.log.debug({ bridgeId: b.id, err: errText(err) }, 'stale bridge already gone'),
+        ),
+      ),
+    );
+    await Promise.all(
+      scan.staleMedia.map((c) =>
+        ari.hangup(c.id).then(
+          () => m?.staleChannels.inc(),
+          (err: unknown) => this.log.debug({ channelId: c.id, err: errText(err) }, 'stale media channel already gone'),
+        ),
+      ),
+    );
+    if (scan.staleBridges.length + scan.staleMedia.length + scan.callers.length > 0) {
+      this.log.info(
+        { callers: scan.callers.length, staleMediaChannels: scan.staleMedia.length, staleBridges: scan.staleBridges.length },
+        'found calls left in the Stasis app by a previous process',
+      );
+    }
+    await Promise.all(scan.callers.map((c) => this.adopt(c)));
+  }
+
+  /**
+   * Take over a caller a previous process left in the app: with its session, set the call up
+   * again and continue the conversation; without one, hand the caller to the overflow target.
+   */
+  private async adopt(channel: AriChannel): Promise<void> {
+    const id = channel.id;
+    const log = this.log.child({ callId: id });
+    const sessions = this.opts.sessions;
+    let doc: SessionDocument | undefined;
+    if (sessions) {
+      try {
+        await sessions.ready?.();
+        doc = await sessions.store.get(id);
+      } catch (err) {
+        log.warn({ err: errText(err) }, 'session of a call left behind could not be read');
+      }
+    }
+    if (this.calls.has(id) || this.stopping) return;
+    if (!doc) {
+      await new Promise((r) => setTimeout(r, sessions?.orphanGraceMs ?? 1500));
+      if (this.calls.has(id) || this.stopping) return; // a new call after all: admitted by its StasisStart
+    }
+    if (!doc || doc.phase === 'transferring') {
+      // No context to continue from (or the agent was handing the caller over): a human takes it.
+      sessions?.metrics.adoptions.inc({ result: doc ? 'transferring' : 'no_session' });
+      log.warn({ reason: doc ? 'transferring' : 'no_session' }, 'call left by a previous process goes to the overflow target');
+      await this.overflow(id, log);
+      if (doc) await sessions?.store.delete(id).catch(() => undefined);
+      return;
+    }
+    log.info({ agent: doc.agentName, turn: doc.turn }, 'adopting a call left by a previous process');
+    const up = await this.admit(id, doc.caller, [], doc.dialed, doc);
+    sessions?.metrics.adoptions.inc({ result: up ? 'adopted' : 'failed' });
+    // Not taken back (the caller left, or setup failed and the caller went to the overflow target).
+    if (!up) await sessions?.store.delete(id).catch(() => undefined);
+  }
+
+  // --- events ------------------------------------------------------------------------------
 
   private onEvent(e: AriEvent): void {
     switch (e.type) {
@@ -145,37 +278,47 @@ export class CallController {
     }
   }
 
-  private async admit(channelId: string, caller: { number: string; name: string }, args: string[], exten?: string): Promise<void> {
+  /** Set up a call (a new one, or one adopted with its saved session); true once it is up. */
+  private async admit(
+    channelId: string,
+    caller: { number: string; name: string },
+    args: string[],
+    exten?: string,
+    resume?: SessionDocument,
+  ): Promise<boolean> {
     const log = this.log.child({ callId: channelId });
-    if (this.calls.has(channelId)) return;
+    if (this.calls.has(channelId)) return false;
     if (this.stopping || this.calls.size >= this.maxCalls) {
       const reason = this.stopping ? 'shutting_down' : 'capacity';
       this.opts.metrics.callsRejected.inc({ reason });
       log.warn({ reason, active: this.calls.size }, 'call not admitted');
       await this.overflow(channelId, log);
-      return;
+      return false;
     }
     const call: ActiveCall = {
       channelId,
-      mediaChannelId: `${channelId}-media`,
+      // An adopted call's old media channel may still be going away under the plain name.
+      mediaChannelId: resume ? `${channelId}-media-${Date.now().toString(36)}` : `${channelId}-media`,
       setup: new AbortController(),
       cleanup: new CleanupStack((what, err) => log.warn({ what, err: errText(err) }, 'cleanup step failed')),
     };
     this.calls.set(channelId, call);
     this.opts.metrics.callsActive.set(this.calls.size);
     try {
-      await this.setUp(call, caller, args, exten, log);
+      await this.setUp(call, caller, args, exten, log, resume);
+      return true;
     } catch (err) {
       if (err instanceof SetupAborted || call.setup.signal.aborted) {
         log.info('caller left during setup');
         await this.endCall(call, 'caller_hangup');
-        return;
+        return false;
       }
       const step = err instanceof SetupStepError ? err.step : 'unknown';
       this.opts.metrics.setupFailures.inc({ step });
       log.error({ step, err: errText(err) }, 'call setup failed');
       call.outcome = 'failed';
       await this.endCall(call, 'failed');
+      return false;
     }
   }
 
@@ -185,6 +328,7 @@ export class CallController {
     args: string[],
     exten: string | undefined,
     log: Logger,
+    resume?: SessionDocument,
   ): Promise<void> {
     const { ari } = this.opts;
     const check = (): void => {
@@ -201,13 +345,23 @@ export class CallController {
     };
 
     const agentName = await step('agent', async () => {
+      if (resume) return resume.agentName;
       const fromVar = await ari.getChannelVar(call.channelId, this.opts.agentVariable ?? 'SWITCHBOARD_AGENT');
       return (fromVar || args[0] || this.opts.defaultAgent).trim();
     });
     const factory = this.opts.agents.get(agentName);
     if (!factory) throw new SetupStepError('agent', new Error(`unknown agent "${agentName}"`));
 
-    await step('answer', () => ari.answer(call.channelId));
+    if (resume) {
+      // The previous process's media path: its RTP goes nowhere. (Usually already gone: the scan.)
+      const old = resume.media;
+      await Promise.allSettled([
+        old.bridgeId ? ari.destroyBridge(old.bridgeId) : undefined,
+        old.mediaChannelId ? ari.hangup(old.mediaChannelId) : undefined,
+      ]);
+    } else {
+      await step('answer', () => ari.answer(call.channelId));
+    }
     const media = await step('rtp', () => this.opts.media.openMedia(this.format, log));
     call.cleanup.push('rtp endpoint', () => media.close());
 
@@ -232,14 +386,21 @@ export class CallController {
     check();
 
     const info = { callId: call.channelId, channelId: call.channelId, caller, dialed: exten, agentName };
+    const sessions = this.opts.sessions;
+    if (sessions) {
+      const doc = resume ?? newSessionDocument({ callId: call.channelId, channelId: call.channelId, agentName, caller, dialed: exten });
+      call.keeper = new SessionKeeper(sessions.store, doc, log, sessions.metrics);
+      call.keeper.update({ media: { bridgeId: bridge.id, mediaChannelId: em.channel.id } });
+    }
     const session = new CallSession({
       info,
       media,
       vad: this.opts.media.createVad(media, agentName, factory.settings?.turn),
-      agent: factory.create(info),
+      agent: factory.create(info, { ...(call.keeper ? { session: call.keeper } : {}), ...(resume ? { resume } : {}) }),
       log,
       metrics: this.opts.metrics,
       bargeIn: { enabled: factory.settings?.bargeIn ?? true },
+      ...(resume ? { firstTurn: resume.turn } : {}),
       hangupChannel: async (reason) => {
         call.outcome ??= 'agent_hangup';
         log.info({ reason }, 'agent hangs up');
@@ -257,9 +418,10 @@ export class CallController {
         await ari.continueInDialplan(call.channelId, { context: target.context, extension: target.extension });
       },
     });
+    if (resume) for (const [k, v] of Object.entries(resume.variables)) session.variables.set(k, v);
     call.session = session;
     session.start();
-    log.info({ agent: agentName, format: this.format }, 'call up');
+    log.info({ agent: agentName, format: this.format, adopted: resume !== undefined }, 'call up');
   }
 
   /** Resolves when `channelId` enters Stasis; rejects after MEDIA_STASIS_TIMEOUT_MS or on abort. */
@@ -284,6 +446,8 @@ export class CallController {
       call.setup.abort();
       const summary = call.session ? await call.session.end(outcome) : undefined;
       await call.cleanup.run();
+      // Ended here (the caller gone, or handed on below): nothing left to resume.
+      await call.keeper?.discard();
       await this.dispose(call, outcome);
       this.calls.delete(call.channelId);
       this.opts.metrics.callsActive.set(this.calls.size);

@@ -32,6 +32,8 @@ export interface CallSessionDeps {
   /** How long teardown waits for uninterruptible work (bookings in flight). */
   uninterruptibleGraceMs?: number;
   bargeIn?: { enabled: boolean };
+  /** Turns already taken (a call continued after a restart): numbering goes on from there. */
+  firstTurn?: number;
 }
 
 export interface CallSummary {
@@ -42,6 +44,8 @@ export interface CallSummary {
   bargeIns: BargeInRecord[];
   timeInStates: Record<CallState, number>;
   dtmf: string[];
+  /** The call's variables at its end (set_variable; they travel with a transferred caller). */
+  variables: Record<string, string>;
 }
 
 function isAsyncIterable(x: unknown): x is AsyncIterable<AudioFrame> {
@@ -70,6 +74,7 @@ export class CallSession {
   constructor(private readonly deps: CallSessionDeps) {
     this.info = deps.info;
     this.log = deps.log;
+    this.turnNo = deps.firstTurn ?? 0;
     this.state = new CallStateMachine(undefined, (from, to) => this.log.debug({ from, to }, 'call state'));
     this.utterance = new UtteranceBuffer(deps.media.sampleRate);
     deps.media.onFrame((frame, at) => this.onCallerFrame(frame, at));
@@ -344,6 +349,7 @@ export class CallSession {
       bargeIns: this.timings.bargeIns,
       timeInStates,
       dtmf: this.dtmfDigits,
+      variables: Object.fromEntries(this.variables),
     };
   }
 }

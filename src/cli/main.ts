@@ -11,12 +11,14 @@ export interface CliCommand {
 type Loader = () => Promise<CliCommand>;
 
 const COMMANDS: Record<string, Loader> = {
+  calls: async () => (await import('./calls.js')).callsCommand,
   config: async () => (await import('./config.js')).configCommand,
   pbx: async () => (await import('../pbx/cli.js')).pbxCommand,
   start: async () => (await import('./start.js')).startCommand,
 };
 
 const SUMMARIES: Record<string, string> = {
+  calls: 'recorded calls: list | show ID | stats (from the running Switchboard, or --database)',
   config: 'check a config file and report every problem in it (check [FILE])',
   pbx: 'sandboxed Asterisk 22 for development and tests (up | down | status [--json] | logs)',
   start: 'run Switchboard: connect to ARI and answer calls (--agent echo)',

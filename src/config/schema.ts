@@ -99,6 +99,8 @@ export const ServerConfigSchema = z.strictObject({
     .strictObject({
       host: z.string().default('127.0.0.1'),
       port: z.number().int().min(0).max(65535).default(9464),
+      /** Secret: bearer token of the /api/ endpoints; a ${ENV_VAR} reference. Absent: generated into .switchboard/api-token. */
+      apiToken: z.string().min(16, 'must be at least 16 characters').regex(/^[\x21-\x7e]+$/, 'printable ASCII without spaces').optional(),
     })
     .default({ host: '127.0.0.1', port: 9464 }),
   maxCalls: z.number().int().min(1).max(5000).default(100),
@@ -110,9 +112,49 @@ export const ServerConfigSchema = z.strictObject({
   overflow: DialplanTargetSchema.default({ context: 'switchboard-handoff', extension: 'queue' }),
 });
 
+/** Call records: a summary of every call, journalled locally then kept in PostgreSQL. */
+export const RecordsConfigSchema = z.strictObject({
+  enabled: z.boolean().default(true),
+  /**
+   * postgres://… (default: env DATABASE_URL), pglite:<dir> or pglite:memory. Without either,
+   * an embedded PostgreSQL in .switchboard/records. Relative pglite paths: the config's folder.
+   */
+  databaseUrl: z
+    .string()
+    .regex(/^(postgres(ql)?:\/\/|pglite:)/i, 'must be postgres://…, postgresql://…, pglite:<directory> or pglite:memory')
+    .optional(),
+  /** Local journal every record is written to before PostgreSQL (default .switchboard/journal; relative: the config's folder). */
+  journalDir: z.string().min(1).optional(),
+  /** How often the journal is drained into PostgreSQL. */
+  flushIntervalMs: z.number().int().min(100).max(3_600_000).default(2000),
+});
+
+/**
+ * Sessions: each call's conversation state (history, variables, the model's dialog state, its
+ * media path), saved after every turn so a restarted Switchboard can take its calls back.
+ */
+export const SessionsConfigSchema = z.strictObject({
+  /** redis://[user:password@]host:port[/db]. Unset (or empty): kept in this process only. */
+  redisUrl: z.preprocess(
+    (v) => (v === '' ? undefined : v),
+    z.string().regex(/^rediss?:\/\/\S+$/, 'must be a redis:// or rediss:// URL').optional(),
+  ),
+  /** A session lives this long after its last save (a call silent longer than this cannot be resumed). */
+  ttlSeconds: z.number().int().min(10).max(7 * 86_400).default(1800),
+  /** Prefix of the Redis keys (<keyPrefix><call id>): separates deployments sharing a Redis. */
+  keyPrefix: z.string().min(1).max(100).default('switchboard:session:'),
+  /** A Redis command slower than this is abandoned and the in-process store answers. */
+  timeoutMs: z.number().int().min(10).max(10_000).default(500),
+  /** Said to a caller whose call a restarted Switchboard has taken back. */
+  resumePhrase: z.string().min(1).default("Sorry about that, I'm back. Where were we?"),
+});
+export type SessionsConfig = z.infer<typeof SessionsConfigSchema>;
+
 export const SwitchboardConfigSchema = z.strictObject({
   ari: AriConfigSchema.optional(),
   server: ServerConfigSchema.default(ServerConfigSchema.parse({})),
+  records: RecordsConfigSchema.default(RecordsConfigSchema.parse({})),
+  sessions: SessionsConfigSchema.default(SessionsConfigSchema.parse({})),
   plugins: z.record(Name, PluginEntrySchema).default({}),
   agents: z.record(Name, AgentConfigSchema),
   defaultAgent: Name,
@@ -120,4 +162,7 @@ export const SwitchboardConfigSchema = z.strictObject({
 export type SwitchboardConfig = z.infer<typeof SwitchboardConfigSchema>;
 
 /** Config fields that hold secrets: they must come from `${ENV_VAR}` references. */
-export const SECRET_PATHS: readonly (readonly string[])[] = [['ari', 'password']];
+export const SECRET_PATHS: readonly (readonly string[])[] = [
+  ['ari', 'password'],
+  ['server', 'http', 'apiToken'],
+];

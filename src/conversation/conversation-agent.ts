@@ -12,9 +12,11 @@
  */
 import type { AudioFrame } from '../audio/frame.js';
 import { createResampler, type Resampler } from '../audio/resampler.js';
-import type { Agent, AgentFactory, CallContext, CallInfo, CallerTurn, TurnContext } from '../agents/agent.js';
+import type { Agent, AgentCreateOptions, AgentFactory, CallContext, CallInfo, CallerTurn, TurnContext } from '../agents/agent.js';
 import type { AgentConfig } from '../config/schema.js';
 import type { Logger } from '../log.js';
+import type { SessionDocument } from '../sessions/document.js';
+import type { SessionPort } from '../sessions/session-keeper.js';
 import { isAbortError, type ChatMessage, type LlmProvider, type LlmSession, type SttProvider, type SttStream, type ToolCall } from '../plugins/api.js';
 import { builtinTools, type CallAction } from './builtin-tools.js';
 import { ConversationHistory } from './history.js';
@@ -43,14 +45,18 @@ export interface ConversationAgentDeps {
   metrics: ConversationMetrics;
   log: Logger;
   observerFor?: (call: CallInfo) => ConversationObserver | undefined;
+  /** Said to a caller whose call a restarted Switchboard took back (sessions.resumePhrase). */
+  resumePhrase?: string;
 }
+
+export const DEFAULT_RESUME_PHRASE = "Sorry about that, I'm back. Where were we?";
 
 const STT_FLUSH_TIMEOUT_MS = 5000;
 /** Caller audio kept before a VAD onset (the decision comes ~100-150 ms after the voice starts). */
 const STT_PRE_ROLL_MS = 400;
 
 export function createConversationAgentFactory(deps: ConversationAgentDeps): AgentFactory {
-  return { name: deps.name, create: (call) => new ConversationAgent(deps, call) };
+  return { name: deps.name, create: (call, opts) => new ConversationAgent(deps, call, opts) };
 }
 
 class ConversationAgent implements Agent {
@@ -74,11 +80,18 @@ class ConversationAgent implements Agent {
   private sttOpen = false;
   private preRoll: AudioFrame[] = [];
   private preRollMs = 0;
+  /** Where the conversation's state is saved after each turn (absent: not saved). */
+  private readonly session: SessionPort | undefined;
+  /** The saved session of a call taken over after a restart. */
+  private readonly resume: SessionDocument | undefined;
 
   constructor(
     private readonly deps: ConversationAgentDeps,
     private readonly call: CallInfo,
+    opts: AgentCreateOptions = {},
   ) {
+    this.session = opts.session;
+    this.resume = opts.resume;
     this.cfg = deps.config;
     this.log = deps.log.child({ callId: call.callId, agent: deps.name });
     this.history = new ConversationHistory(this.cfg.historyTokenBudget);
@@ -94,11 +107,18 @@ class ConversationAgent implements Agent {
     this.callCtx = ctx;
     this.ready = this.open(ctx);
     await this.ready;
-    if (this.cfg.greeting) {
+    if (this.resume) {
+      // Taken back after a restart: no greeting; say we are back and listen where we left off.
+      const phrase = this.deps.resumePhrase ?? DEFAULT_RESUME_PHRASE;
+      this.history.add({ role: 'assistant', content: phrase });
+      await this.sayFixed(phrase, ctx);
+      this.log.info({ turn: this.resume.turn, messages: this.resume.history.length }, 'conversation resumed after a restart');
+    } else if (this.cfg.greeting) {
       this.history.add({ role: 'assistant', content: this.cfg.greeting });
       const r = await this.sayFixed(this.cfg.greeting, ctx);
       this.observer?.agentSaid(ctx.turn, this.cfg.greeting, r.completed ? this.cfg.greeting : '', r.completed);
     }
+    this.saveSession(ctx.turn);
     this.armSilence();
   }
 
@@ -115,7 +135,46 @@ class ConversationAgent implements Agent {
     ]);
     this.stt = stt;
     this.llm = llm;
+    if (this.resume) this.restoreConversation(this.resume, llm);
     stt.onInterim((r) => this.log.trace({ text: r.text }, 'interim transcript'));
+  }
+
+  /** The saved history and the model's own state, from the session of a call taken over. */
+  private restoreConversation(saved: SessionDocument, llm: LlmSession): void {
+    this.history.restore(saved.history);
+    if (saved.llm === undefined) return;
+    if (!llm.restore) {
+      this.log.warn({ llm: this.cfg.llm }, "the session holds the model's state but this model cannot restore it; it starts afresh");
+      return;
+    }
+    try {
+      llm.restore(saved.llm);
+    } catch (err) {
+      // The history is back; the model's own state (a scripted dialog's position) starts afresh.
+      this.log.warn({ err: err instanceof Error ? err.message : String(err) }, "the model's saved state could not be restored; it starts afresh");
+    }
+  }
+
+  /**
+   * Record the conversation in the call's session (history, variables, the model's state), after
+   * a completed turn or when a transfer is decided. Saved in the background: never waits, never throws.
+   */
+  private saveSession(turn: number, phase: 'active' | 'transferring' = 'active'): void {
+    const session = this.session;
+    if (!session || this.closed) return;
+    let llm: unknown;
+    try {
+      llm = this.llm?.snapshot?.();
+    } catch (err) {
+      this.log.warn({ err: err instanceof Error ? err.message : String(err) }, "the model's state could not be snapshot; saved without it");
+    }
+    session.update({
+      turn,
+      phase,
+      history: this.history.snapshot(),
+      variables: Object.fromEntries(this.callCtx?.variables ?? []),
+      ...(llm !== undefined ? { llm } : {}),
+    });
   }
 
   /**
@@ -315,6 +374,7 @@ class ConversationAgent implements Agent {
     this.pendingAction = undefined;
     if (action?.kind === 'transfer') {
       // Decided (and announced): carried out even if the caller talked over the announcement.
+      this.saveSession(ctx.turn, 'transferring');
       await ctx.transfer(action.target, action.reason);
       return;
     }
@@ -323,6 +383,7 @@ class ConversationAgent implements Agent {
       await ctx.hangup(action.reason);
       return;
     }
+    this.saveSession(ctx.turn);
     this.armSilence();
   }
 
@@ -335,10 +396,12 @@ class ConversationAgent implements Agent {
     const fb = this.cfg.fallback;
     await this.sayFixed(fb.phrase, ctx);
     if (this.consecutiveErrors < fb.maxConsecutiveErrors) {
+      this.saveSession(ctx.turn);
       this.armSilence();
       return;
     }
     const target = fb.transferTo ? this.cfg.transfer[fb.transferTo] : undefined;
+    if (target) this.saveSession(ctx.turn, 'transferring');
     if (target) await ctx.transfer(target, `${stage}_failure`);
     else await ctx.hangup(`${stage}_failure`);
   }

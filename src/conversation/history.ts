@@ -27,6 +27,16 @@ export class ConversationHistory {
     return this.messages;
   }
 
+  /** A copy of every message, for the call's saved session. */
+  snapshot(): ChatMessage[] {
+    return structuredClone(this.messages);
+  }
+
+  /** Continue a saved conversation (a call adopted after a restart): replaces what is here. */
+  restore(messages: readonly ChatMessage[]): void {
+    this.messages.splice(0, this.messages.length, ...structuredClone(messages));
+  }
+
   /** The newest messages that fit the budget, in order, tool exchanges kept whole. */
   trimmed(): ChatMessage[] {
     const groups = groupExchanges(this.messages);

@@ -24,6 +24,8 @@ export interface DemoScript {
   name: string;
   description: string;
   extension: string;
+  /** The caller's number: the SIP From user, which the PBX passes on as caller ID (default "democaller"). */
+  from?: string;
   steps: ScriptStep[];
   /** Did the conversation reach its goal? */
   goal(r: ScriptedCallResult): { ok: boolean; why: string };
@@ -96,7 +98,7 @@ export async function runScriptedCall(script: DemoScript, opts: RunScriptOptions
     host: opts.sip.host,
     port: opts.sip.port,
     extension: script.extension,
-    from: 'democaller',
+    from: script.from ?? 'democaller',
     ...(opts.vad ? { vad: opts.vad } : {}),
   });
   const callerLines: { line: string; at: number }[] = [];
@@ -136,7 +138,8 @@ export async function runScriptedCall(script: DemoScript, opts: RunScriptOptions
     throw err;
   }
   const end = await call.ended;
-  const summary = await opts.summaryFor((s) => s.info.caller.number === 'democaller' || s.info.caller.name === 'democaller', 15_000);
+  const from = script.from ?? 'democaller';
+  const summary = await opts.summaryFor((s) => s.info.caller.number === from || s.info.caller.name === from, 15_000);
   const rec = summary ? opts.recorder.take(summary.info.callId) : { entries: [], tools: [] };
   // Put the caller's scripted lines next to what the agent heard, in turn order.
   let i = 0;

@@ -148,6 +148,11 @@ export class MetricsRegistry {
     });
   }
 
+  /** A gauge read from `source` at scrape time (e.g. a queue length kept elsewhere). */
+  gaugeView(name: string, help: string, source: () => number): void {
+    this.register({ name, help, render: () => [`# HELP ${name} ${escapeHelp(help)}`, `# TYPE ${name} gauge`, `${name} ${source()}`] });
+  }
+
   private register<M extends Metric>(m: M): M {
     const existing = this.metrics.get(m.name);
     if (existing) {

@@ -18,8 +18,11 @@ import type { z } from 'zod';
 import type { AudioFrame, SampleRate } from '../audio/frame.js';
 import type { Logger } from '../log.js';
 
-/** Semver of this API. Plugins declare the range they support (e.g. "^1.0.0"). */
-export const PLUGIN_API_VERSION = '1.0.0';
+/**
+ * Semver of this API. Plugins declare the range they support (e.g. "^1.0.0").
+ * 1.1.0: optional LlmSession.snapshot()/restore() (a call's model state survives a restart).
+ */
+export const PLUGIN_API_VERSION = '1.1.0';
 
 export type PluginKind = 'stt' | 'llm' | 'tts' | 'tools';
 
@@ -175,6 +178,18 @@ export interface LlmSessionOptions {
 export interface LlmSession {
   respond(req: LlmRequest): AsyncIterable<LlmEvent>;
   close(): Promise<void>;
+  /**
+   * Since API 1.1, optional: the session's own state (beyond the messages the loop keeps), as a
+   * value that survives JSON.stringify/parse. Saved with the call's session after every turn,
+   * so a restarted Switchboard can continue the conversation. Stateless sessions omit it.
+   */
+  snapshot?(): unknown;
+  /**
+   * Since API 1.1, optional: continue from a value snapshot() returned (possibly in another
+   * process), before the first respond(). A snapshot the session cannot use (another scenario,
+   * a broken shape) throws PluginError('bad_request') and leaves the session as it was.
+   */
+  restore?(snapshot: unknown): void;
 }
 
 export interface LlmProvider extends Closable {

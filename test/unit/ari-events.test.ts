@@ -43,7 +43,7 @@ const ALICE: AriChannel = {
   name: 'PJSIP/alice-00000001',
   state: 'Ring',
   caller: { name: 'Alice', number: '1001' },
-  dialplan: { context: 'from-internal', exten: '100', priority: 2 },
+  dialplan: { context: 'from-internal', exten: '100', priority: 2, appName: 'Stasis', appData: 'switchboard' },
   channelvars: { SWITCHBOARD_AGENT: 'echo' },
 };
 

@@ -105,7 +105,7 @@ describe('bad fixtures: every problem, with its path and line', () => {
     expect(problems[0]).toMatchObject({ column: 5, message: 'unknown key "greetting"' });
     expect(problems[0]?.hint).toMatch(/^did you mean "greeting"\? allowed here: stt, llm, tts,/);
     expect(problems[1]?.hint).toMatch(/did you mean "threshold"/);
-    expect(problems[2]?.hint).toMatch(/did you mean "agents"\? allowed here: ari, server, plugins, agents, defaultAgent/);
+    expect(problems[2]?.hint).toMatch(/did you mean "agents"\? allowed here: ari, server, records, sessions, plugins, agents, defaultAgent/);
   });
 
   test('wrong types and out-of-range values name what was found', async () => {
@@ -199,7 +199,7 @@ describe('bad fixtures: every problem, with its path and line', () => {
       '9:plugins.tts-nonexistent:plugin',
     ]);
     expect(problems[1]?.message).toBe('unknown key "lanugage"');
-    expect(problems[2]?.message).toBe('written for plugin API ^0.1.0, this Switchboard provides 1.0.0');
+    expect(problems[2]?.message).toBe('written for plugin API ^0.1.0, this Switchboard provides 1.1.0');
     expect(problems[3]?.message).toMatch(/^no plugin named "tts-nonexistent"/);
     expect(problems[3]?.hint).toMatch(/available plugins: .*stt-fake/);
   });
