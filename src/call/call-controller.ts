@@ -12,7 +12,7 @@
  * media path and the agent restored from it ("I'm back"); without one, the caller goes to the
  * overflow target (humans), like a failed call.
  */
-import type { AgentFactory, AgentSettings } from '../agents/agent.js';
+import type { AgentFactory, AgentSettings, CallInfo } from '../agents/agent.js';
 import type { AriChannel, AriConnection, AriEvent, ExternalMediaFormat } from '../ari/types.js';
 import type { Logger } from '../log.js';
 import { newSessionDocument, type SessionDocument } from '../sessions/document.js';
@@ -84,6 +84,9 @@ interface ActiveCall {
   ending?: Promise<void>;
   /** The call's saved session (deleted when the call ends). */
   keeper?: SessionKeeper;
+  /** Who called, known from admission on (the agent name once setup has resolved it). */
+  info: CallInfo;
+  admittedAt: number;
 }
 
 const MEDIA_STASIS_TIMEOUT_MS = 5000;
@@ -242,7 +245,8 @@ export class CallController {
           this.mediaInStasis.get(e.channel.id)?.();
           return;
         }
-        void this.admit(e.channel.id, e.channel.caller, e.args, e.channel.dialplan?.exten);
+        // The dialplan passes the dialled number as the second argument (its subroutine runs in "s").
+        void this.admit(e.channel.id, e.channel.caller, e.args, e.args[1] || e.channel.dialplan?.exten);
         return;
       case 'StasisEnd':
       case 'ChannelDestroyed': {
@@ -301,6 +305,8 @@ export class CallController {
       mediaChannelId: resume ? `${channelId}-media-${Date.now().toString(36)}` : `${channelId}-media`,
       setup: new AbortController(),
       cleanup: new CleanupStack((what, err) => log.warn({ what, err: errText(err) }, 'cleanup step failed')),
+      info: { callId: channelId, channelId, caller, dialed: exten, agentName: resume?.agentName ?? '' },
+      admittedAt: performance.now(),
     };
     this.calls.set(channelId, call);
     this.opts.metrics.callsActive.set(this.calls.size);
@@ -349,6 +355,7 @@ export class CallController {
       const fromVar = await ari.getChannelVar(call.channelId, this.opts.agentVariable ?? 'SWITCHBOARD_AGENT');
       return (fromVar || args[0] || this.opts.defaultAgent).trim();
     });
+    call.info.agentName = agentName;
     const factory = this.opts.agents.get(agentName);
     if (!factory) throw new SetupStepError('agent', new Error(`unknown agent "${agentName}"`));
 
@@ -444,7 +451,9 @@ export class CallController {
   private endCall(call: ActiveCall, outcome: CallOutcome): Promise<void> {
     call.ending ??= (async () => {
       call.setup.abort();
-      const summary = call.session ? await call.session.end(outcome) : undefined;
+      // A call that ended before its session existed (setup failed, or the caller left during
+      // it) still gets a summary, so call records and their statistics count it.
+      const summary = call.session ? await call.session.end(outcome) : setupOnlySummary(call, outcome);
       await call.cleanup.run();
       // Ended here (the caller gone, or handed on below): nothing left to resume.
       await call.keeper?.discard();
@@ -452,13 +461,11 @@ export class CallController {
       this.calls.delete(call.channelId);
       this.opts.metrics.callsActive.set(this.calls.size);
       this.opts.metrics.callsTotal.inc({ outcome });
-      if (summary) {
-        this.log.info(
-          { callId: call.channelId, outcome, durationMs: Math.round(summary.durationMs), turns: summary.turns.length, bargeIns: summary.bargeIns.length },
-          'call ended',
-        );
-        this.opts.onCallEnded?.(summary);
-      }
+      this.log.info(
+        { callId: call.channelId, outcome, durationMs: Math.round(summary.durationMs), turns: summary.turns.length, bargeIns: summary.bargeIns.length },
+        'call ended',
+      );
+      this.opts.onCallEnded?.(summary);
     })();
     return call.ending;
   }
@@ -511,4 +518,18 @@ class SetupStepError extends Error {
 
 function errText(err: unknown): string {
   return err instanceof Error ? err.message : String(err);
+}
+
+function setupOnlySummary(call: ActiveCall, outcome: CallOutcome): CallSummary {
+  const durationMs = performance.now() - call.admittedAt;
+  return {
+    info: { ...call.info },
+    outcome,
+    durationMs,
+    turns: [],
+    bargeIns: [],
+    timeInStates: { answering: durationMs, listening: 0, thinking: 0, speaking: 0, transferring: 0, ended: 0 },
+    dtmf: [],
+    variables: {},
+  };
 }

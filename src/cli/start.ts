@@ -59,6 +59,13 @@ export const startCommand: CliCommand = {
           console.error(err.message);
           return 1;
         }
+        // Anything else that stops start-up (Asterisk unreachable, the records store held by
+        // another process, a port in use): one clear line, not a stack trace.
+        if (err instanceof Error) {
+          console.error(`switchboard start: could not start: ${err.message}`);
+          if (process.env.SWITCHBOARD_LOG_LEVEL === 'debug' && err.stack) console.error(err.stack);
+          return 1;
+        }
         throw err;
       }
     } else {

@@ -15,6 +15,7 @@ import { connectAri } from '../../src/ari/ari-connection.js';
 import type { AriConnection } from '../../src/ari/types.js';
 import { SileroVadModel } from '../../src/audio/vad/silero-model.js';
 import { CallController, type MediaFactory, type OpenedMedia } from '../../src/call/call-controller.js';
+import type { CallSummary } from '../../src/call/call-session.js';
 import { createEngineMetrics } from '../../src/call/engine-metrics.js';
 import { createRtpMediaFactory } from '../../src/call/media-binding.js';
 import { silentLogger } from '../../src/log.js';
@@ -41,6 +42,7 @@ describe('call setup failures inside Asterisk', () => {
   const metrics = createEngineMetrics(new MetricsRegistry());
   let media: ReturnType<typeof createRtpMediaFactory>;
   let breakExternalHost = true;
+  const summaries: CallSummary[] = [];
 
   beforeAll(async () => {
     work = await mkdtemp(join(tmpdir(), 'switchboard-setupfail-'));
@@ -66,6 +68,7 @@ describe('call setup failures inside Asterisk', () => {
       log: silentLogger,
       metrics,
       overflow: { context: 'switchboard-handoff', extension: 'queue' },
+      onCallEnded: (s) => summaries.push(s),
     });
     controller.start();
   }, 120_000);
@@ -97,6 +100,8 @@ describe('call setup failures inside Asterisk', () => {
     const res = await call;
     expect(res.ok, res.errors).toBe(true);
     expect(metrics.callsTotal.get({ outcome: 'failed' })).toBe(1);
+    // The failed call still ends with a summary (call records count it): no turns, outcome failed.
+    expect(summaries.map((s) => [s.outcome, s.turns.length, s.info.agentName])).toEqual([['failed', 0, 'echo']]);
   }, 60_000);
 
   test('the next call, with a good external_host, works normally', async () => {
