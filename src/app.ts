@@ -127,9 +127,8 @@ export async function startSwitchboard(opts: SwitchboardOptions): Promise<Runnin
     ...(opts.maxCalls ? { maxCalls: opts.maxCalls } : {}),
     overflow: opts.overflow ?? { context: 'switchboard-handoff', extension: 'queue' },
     ...(opts.onCallEnded ? { onCallEnded: opts.onCallEnded } : {}),
-    sessions: { store: sessions.store, metrics: sessions.metrics, ready: () => sessions.store.ready() },
+    sessions: { store: sessions.store, metrics: sessions.metrics, ready: () => sessions.store.ready(), ttlMs: sessions.ttlMs },
   });
-  controller.start();
 
   let server: Server | undefined;
   let httpUrl: string | undefined;
@@ -150,14 +149,24 @@ export async function startSwitchboard(opts: SwitchboardOptions): Promise<Runnin
       }
     });
     const s = server;
-    await new Promise<void>((resolve, reject) => {
-      s.once('error', reject);
-      s.listen(opts.httpPort ?? 0, opts.httpHost ?? '127.0.0.1', () => resolve());
-    });
+    try {
+      await new Promise<void>((resolve, reject) => {
+        s.once('error', reject);
+        s.listen(opts.httpPort ?? 0, opts.httpHost ?? '127.0.0.1', () => resolve());
+      });
+    } catch (err) {
+      // Nothing has taken a call yet (the controller starts below): let go of everything.
+      await sessions.store.close();
+      await ari.close();
+      await vad.close();
+      throw err;
+    }
     const addr = s.address() as AddressInfo;
     const host = addr.address === '0.0.0.0' || addr.address === '::' ? '127.0.0.1' : addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
     httpUrl = `http://${host}:${addr.port}`;
   }
+  // Calls are taken (and orphans adopted) only once everything above is up.
+  controller.start();
   log.info({ app: opts.ari.app, ari: opts.ari.url, http: httpUrl, vad: vad.version, vadThread: vad.thread }, 'Switchboard ready');
 
   return {

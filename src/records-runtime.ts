@@ -31,7 +31,7 @@ import { isAlive } from './pbx/proc.js';
 import { createBusinessMetrics } from './records/business-metrics.js';
 import { openCallRecords } from './records/index.js';
 import type { CallRecords } from './records/types.js';
-import type { Db } from './storage/db.js';
+import { isDbUnavailableError, type Db } from './storage/db.js';
 import { migrate } from './storage/migrate.js';
 import { openDb, parseDbLocation } from './storage/open.js';
 import type { z } from 'zod';
@@ -212,9 +212,18 @@ export async function startRecords(opts: StartRecordsOptions): Promise<RecordsRu
       }
       const db: Db = await openDb(locations.databaseUrl, { log });
       releases.push(() => db.close());
-      await migrate(db, { log });
+      // A database that is down must not stop Switchboard taking calls: records wait in the
+      // journal, and the migrations run before the first write once it is back. Anything else
+      // (a changed migration, bad credentials) is a start-up error.
+      const migrateOnce = (): Promise<unknown> => migrate(db, { log });
+      try {
+        await migrateOnce();
+      } catch (err) {
+        if (!isDbUnavailableError(err)) throw err;
+        log.warn({ database: db.description, err: err instanceof Error ? err.message : String(err) }, 'call records database unavailable: records are journalled until it returns');
+      }
       const journalDir = locations.journalDir;
-      const opened = await openCallRecords({ db, journalDir, log, flushIntervalMs: opts.config.flushIntervalMs }).catch((err: unknown) => {
+      const opened = await openCallRecords({ db, journalDir, log, flushIntervalMs: opts.config.flushIntervalMs, prepare: migrateOnce }).catch((err: unknown) => {
         if (err instanceof Error && /in use by process/.test(err.message)) {
           throw new Error(`${err.message} (another Switchboard?): one journal per Switchboard; give this one its own records.journalDir`, { cause: err });
         }

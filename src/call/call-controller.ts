@@ -71,6 +71,8 @@ export interface ControllerSessions {
    * on the way, and must be admitted, not sent away.
    */
   orphanGraceMs?: number;
+  /** The sessions' TTL: a live call renews its session every third of it. */
+  ttlMs?: number;
 }
 
 interface ActiveCall {
@@ -396,7 +398,7 @@ export class CallController {
     const sessions = this.opts.sessions;
     if (sessions) {
       const doc = resume ?? newSessionDocument({ callId: call.channelId, channelId: call.channelId, agentName, caller, dialed: exten });
-      call.keeper = new SessionKeeper(sessions.store, doc, log, sessions.metrics);
+      call.keeper = new SessionKeeper(sessions.store, doc, log, sessions.metrics, undefined, sessions.ttlMs ? sessions.ttlMs / 3 : undefined);
       call.keeper.update({ media: { bridgeId: bridge.id, mediaChannelId: em.channel.id } });
     }
     const session = new CallSession({
@@ -415,7 +417,7 @@ export class CallController {
       },
       transferChannel: async (target, reason, variables) => {
         call.outcome = 'transferred';
-        this.opts.metrics.transfers.inc({ reason });
+        this.opts.metrics.transfers.inc({ target: `${target.context},${target.extension}` });
         log.info({ reason, to: target }, 'transferring caller');
         // The call's context travels with the caller: the operator's screen or the queue can show it.
         await Promise.allSettled(

@@ -6,7 +6,8 @@ export function createEngineMetrics(r: MetricsRegistry) {
     callsActive: r.gauge('switchboard_calls_active', 'Calls currently in progress'),
     callsTotal: r.counter('switchboard_calls_total', 'Calls ended, by outcome'),
     callsHandedOff: r.counter('switchboard_calls_handed_off_total', 'Callers Switchboard gave to the overflow target (humans), by reason'),
-    transfers: r.counter('switchboard_transfers_total', 'Callers transferred by the agent, by reason'),
+    // By dialplan target (allowlisted, never free text); the reasons are in the business metrics.
+    transfers: r.counter('switchboard_call_transfers_total', 'Callers transferred by the agent, by dialplan target'),
     callsRejected: r.counter('switchboard_calls_rejected_total', 'Calls not admitted, by reason'),
     setupFailures: r.counter('switchboard_call_setup_failures_total', 'Call setups that failed, by step'),
     ariEventsIgnored: r.counter('switchboard_ari_events_ignored_total', 'ARI events of known types the engine does not act on'),

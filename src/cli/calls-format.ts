@@ -36,7 +36,7 @@ function pad(cells: string[], widths: number[]): string {
     .trimEnd();
 }
 
-export function formatList(calls: readonly CallListItem[], opts: { width?: number } = {}): string {
+function formatListText(calls: readonly CallListItem[], opts: { width?: number } = {}): string {
   if (calls.length === 0) return 'No calls recorded (matching these filters).';
   const header = ['STARTED (UTC)', 'CALL ID', 'CALLER', 'AGENT', 'DURATION', 'OUTCOME', 'TURNS', 'SUMMARY'];
   const rows = calls.map((c) => [
@@ -68,7 +68,7 @@ function labelled(label: string, text: string): string {
   return `  ${label.padEnd(8)}${text}`;
 }
 
-export function formatRecord(r: CallRecord): string {
+function formatRecordText(r: CallRecord): string {
   const lines: string[] = [];
   lines.push(`Call ${r.callId}: ${r.outcome.toUpperCase()}`);
   lines.push(`  summary   ${r.summary || '(none)'}`);
@@ -112,7 +112,7 @@ function counts(map: Record<string, number>): string {
   return entries.length === 0 ? 'none' : entries.map(([k, v]) => `${k} ${v}`).join(', ');
 }
 
-export function formatStats(s: CallStats): string {
+function formatStatsText(s: CallStats): string {
   const range = s.since || s.until ? ` (${s.since ? `since ${formatTime(s.since)}` : ''}${s.since && s.until ? ', ' : ''}${s.until ? `until ${formatTime(s.until)}` : ''})` : ' (all recorded calls)';
   const lines = [
     `Calls               ${s.calls}${range}`,
@@ -124,4 +124,24 @@ export function formatStats(s: CallStats): string {
   ];
   if (s.medianTurnLatencyMs !== undefined) lines.push(`Median turn latency ${Math.round(s.medianTurnLatencyMs)} ms`);
   return lines.join('\n');
+}
+
+/**
+ * Caller names and numbers come from the network (a SIP display name) and tool results from
+ * other systems: control characters (ESC, OSC sequences) must not reach an operator's terminal.
+ */
+export function terminalSafe(text: string): string {
+  return text.replace(/[\u0000-\u0008\u000b-\u001f\u007f-\u009f]/g, '\ufffd');
+}
+
+export function formatList(calls: readonly CallListItem[], opts: { width?: number } = {}): string {
+  return terminalSafe(formatListText(calls, opts));
+}
+
+export function formatRecord(r: CallRecord): string {
+  return terminalSafe(formatRecordText(r));
+}
+
+export function formatStats(s: CallStats): string {
+  return terminalSafe(formatStatsText(s));
 }

@@ -31,6 +31,18 @@ export function labelSlug(text: string | undefined, fallback = 'unknown'): strin
   return slug === '' ? fallback : slug;
 }
 
+/**
+ * A transfer reason as a label: reasons are free text (a scenario's `transfer_reason`, the
+ * model's `transfer_call` reason), and /metrics is unauthenticated, so only a short category
+ * (at most five words, no digits or "@") becomes a label; anything longer or more specific
+ * (a name, an order number, an address) is counted as "other".
+ */
+export function transferReasonLabel(reason: string | undefined): string {
+  if (reason === undefined || reason.trim() === '') return 'unspecified';
+  if (/[0-9@]/.test(reason) || reason.trim().split(/\s+/).length > 5 || reason.length > MAX_LABEL_LENGTH) return 'other';
+  return labelSlug(reason, 'unspecified');
+}
+
 /** Caps the number of distinct values a label takes. */
 class BoundedLabel {
   private readonly seen = new Set<string>();
@@ -79,7 +91,7 @@ export function createBusinessMetrics(registry: MetricsRegistry, records?: Pick<
       if (record.outcome === 'resolved') resolved++;
       byOutcome.inc({ outcome: record.outcome });
       containment.set(resolved / total);
-      if (record.outcome === 'transferred') transfers.inc({ reason: reasons.value(labelSlug(record.transfer?.reason)) });
+      if (record.outcome === 'transferred') transfers.inc({ reason: reasons.value(transferReasonLabel(record.transfer?.reason)) });
       for (const turn of record.turns) {
         for (const call of turn.toolCalls) {
           if (call.ok) continue;

@@ -39,6 +39,8 @@ export interface OpenCallRecordsOptions {
   backoff?: { initialMs?: number; maxMs?: number };
   /** Wall clock (tests). */
   now?: () => Date;
+  /** Run before the store's first query succeeds, retried until it does (the migrations). */
+  prepare?: () => Promise<unknown>;
 }
 
 export interface CallRecordsStats {
@@ -55,7 +57,7 @@ const UNJOURNALLED_RETRY_MS = 2000;
 export async function openCallRecords(opts: OpenCallRecordsOptions): Promise<CallRecordsService> {
   const log = opts.log.child({ component: 'call-records' });
   const journal = await Journal.open<CallRecord>(opts.journalDir, { log, ...(opts.segmentBytes ? { segmentBytes: opts.segmentBytes } : {}) });
-  const store = new PgCallRecordStore(opts.db);
+  const store = new PgCallRecordStore(opts.db, opts.prepare);
   const flusher = new Flusher({
     journal,
     store,
@@ -216,9 +218,11 @@ export class CallRecordsService implements CallRecords {
     if (this.retryTimer || this.closed) return;
     this.retryTimer = setTimeout(() => {
       this.retryTimer = undefined;
-      void this.retryUnjournalled().then(() => {
+      // Tracked: close() must wait for it, or a record it holds could miss the last-resort write.
+      const retry = this.retryUnjournalled().then(() => {
         if (this.unjournalled.length > 0) this.armRetry();
       });
+      this.track(retry);
     }, UNJOURNALLED_RETRY_MS);
     this.retryTimer.unref();
   }

@@ -14,8 +14,9 @@
  *      caller words: the silent-caller goodbye)  -> abandoned
  *      otherwise (the agent closed the call)     -> resolved
  *  - engine `caller_hangup`: resolved if the agent had closed the call (end_call requested,
- *    or its last words were a farewell such as "goodbye" / "thank you for calling"), else
- *    abandoned (including a caller who hung up before any turn)
+ *    or the caller actually heard a farewell such as "goodbye" / "thank you for calling" in
+ *    a turn that answered the caller), else abandoned: a caller who hung up before any
+ *    turn, during the greeting, or during the silent-caller goodbye is not a resolved call
  */
 import type { RecordOutcome } from './types.js';
 
@@ -24,8 +25,10 @@ export interface OutcomeFacts {
   endReason: string;
   /** An end_call tool call succeeded during the call. */
   endCallRequested: boolean;
-  /** The agent's last words this call (what was played, else what was meant). */
+  /** What the caller actually heard of the agent's last words (undefined when nothing was played). */
   lastAgentWords: string | undefined;
+  /** The caller said something in at least one turn. */
+  callerSpoke: boolean;
   /** The last turn that has anything recorded had a failure (stt, llm, tts, tools). */
   lastTurnFailed: boolean;
   /** The last turn that has anything recorded had no caller words and no tool calls, and was not the first. */
@@ -40,7 +43,9 @@ export function isFarewell(words: string | undefined): boolean {
 }
 
 export function classifyOutcome(f: OutcomeFacts): RecordOutcome {
-  const closed = f.endCallRequested || isFarewell(f.lastAgentWords);
+  // A farewell only closes the call if the caller heard it, had spoken, and it answered them
+  // (not the greeting, not the goodbye said to a silent caller).
+  const closed = f.endCallRequested || (f.callerSpoke && !f.lastTurnAgentInitiated && isFarewell(f.lastAgentWords));
   switch (f.endReason) {
     case 'transferred':
       return 'transferred';

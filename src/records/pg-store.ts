@@ -38,7 +38,29 @@ export class CallQueryError extends Error {
 export type WriteResult = 'inserted' | 'duplicate';
 
 export class PgCallRecordStore implements CallRecordReader {
-  constructor(readonly db: Db) {}
+  private prepared: Promise<void> | undefined;
+
+  /**
+   * @param prepare run once before the first query succeeds (the migrations): Switchboard can
+   *   start while PostgreSQL is down, records wait in the journal, and this runs when it returns.
+   */
+  constructor(
+    readonly db: Db,
+    private readonly prepare?: () => Promise<unknown>,
+  ) {}
+
+  /** Resolves once `prepare` has succeeded; a failure is retried by the next call. */
+  private ready(): Promise<void> {
+    if (!this.prepare) return Promise.resolve();
+    this.prepared ??= this.prepare().then(
+      () => undefined,
+      (err: unknown) => {
+        this.prepared = undefined;
+        throw err;
+      },
+    );
+    return this.prepared;
+  }
 
   /** Stores one record in one transaction; a record already stored is left as it is. */
   async write(record: CallRecord): Promise<WriteResult> {
@@ -55,6 +77,7 @@ export class PgCallRecordStore implements CallRecordReader {
     const clean = records.map((r) => sanitize(r));
     for (const r of clean) checkRecord(r);
     if (clean.length === 0) return [];
+    await this.ready();
     const first = new Map<string, CallRecord>();
     for (const r of clean) if (!first.has(r.callId)) first.set(r.callId, r);
     const inserted = await this.db.transaction(async (tx) => {
@@ -73,6 +96,7 @@ export class PgCallRecordStore implements CallRecordReader {
   }
 
   async get(callId: string): Promise<CallRecord | undefined> {
+    await this.ready();
     const { rows } = await this.db.query<CallRow>(`SELECT ${CALL_COLUMNS} FROM calls c WHERE c.call_id = $1`, [callId]);
     const row = rows[0];
     if (!row) return undefined;
@@ -138,6 +162,7 @@ export class PgCallRecordStore implements CallRecordReader {
 
   /** Newest first; page with `before` = the last row's startedAt. */
   async list(query: CallListQuery = {}): Promise<CallListItem[]> {
+    await this.ready();
     const limit = query.limit ?? DEFAULT_LIST_LIMIT;
     if (!Number.isInteger(limit) || limit < 1 || limit > MAX_LIST_LIMIT) {
       throw new CallQueryError(`limit must be a whole number from 1 to ${MAX_LIST_LIMIT} (got ${String(query.limit)})`);
@@ -181,6 +206,7 @@ export class PgCallRecordStore implements CallRecordReader {
 
   /** Figures over the calls that started in [since, until). */
   async stats(range: { since?: string; until?: string } = {}): Promise<CallStats> {
+    await this.ready();
     const since = range.since !== undefined ? isoTime('since', range.since) : null;
     const until = range.until !== undefined ? isoTime('until', range.until) : null;
     const inRange = `($1::timestamptz IS NULL OR c.started_at >= $1::timestamptz) AND ($2::timestamptz IS NULL OR c.started_at < $2::timestamptz)`;

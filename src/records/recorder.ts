@@ -153,7 +153,8 @@ export class CallRecorder implements ConversationObserver {
     const outcome = classifyOutcome({
       endReason: summary.outcome,
       endCallRequested: tools.some((t) => t.name === END_CALL_TOOL && t.ok),
-      lastAgentWords: lastSpoken ? lastSpoken.agentPlayed || lastSpoken.agentText : undefined,
+      lastAgentWords: lastSpoken?.agentPlayed || undefined,
+      callerSpoke: turns.some((t) => t.callerText !== undefined && t.callerText !== ''),
       lastTurnFailed: (lastTurn?.errors.length ?? 0) > 0,
       lastTurnAgentInitiated:
         lastTurn !== undefined && lastTurn !== firstTurn && lastTurn.callerText === undefined && lastTurn.toolCalls.length === 0 && lastTurn.errors.length === 0,

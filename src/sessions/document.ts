@@ -84,7 +84,9 @@ export function parseSessionDocument(json: string): SessionDocument {
   try {
     raw = JSON.parse(json);
   } catch (err) {
-    throw new InvalidSessionDocument(`not JSON: ${err instanceof Error ? err.message : String(err)}`);
+    // JSON.parse's message quotes part of the input (history, the caller's number): keep only where.
+    const at = err instanceof Error ? /position (\d+)/.exec(err.message)?.[1] : undefined;
+    throw new InvalidSessionDocument(`not JSON${at ? ` (error at position ${at})` : ''} (${json.length} bytes)`);
   }
   const version = typeof raw === 'object' && raw !== null ? (raw as { v?: unknown }).v : undefined;
   if (version !== SESSION_DOCUMENT_VERSION) {

@@ -24,6 +24,7 @@ export class SessionKeeper implements SessionPort {
   private saving: Promise<void> | undefined;
   private dirty = false;
   private discarded = false;
+  private keepAlive: NodeJS.Timeout | undefined;
   /** Writes attempted and failed (for tests and diagnostics). */
   saves = 0;
   failures = 0;
@@ -34,8 +35,27 @@ export class SessionKeeper implements SessionPort {
     private readonly log: Logger,
     private readonly metrics: SessionMetrics,
     private readonly now: () => Date = () => new Date(),
+    /**
+     * While the call is up, renew the session's TTL this often (a third of the TTL), so a call
+     * with long quiet stretches (a hold, a slow tool, the echo agent) can still be adopted.
+     */
+    keepAliveMs?: number,
   ) {
     this.doc = doc;
+    if (keepAliveMs !== undefined && keepAliveMs > 0) {
+      this.keepAlive = setInterval(() => void this.renew(), keepAliveMs);
+      this.keepAlive.unref();
+    }
+  }
+
+  /** Renew the TTL; a session that is gone (expired, or lost with a Redis restart) is written again. */
+  private async renew(): Promise<void> {
+    if (this.discarded || this.saving) return;
+    try {
+      if (!(await this.store.touch(this.doc.callId))) this.save();
+    } catch (err) {
+      this.log.debug({ err: err instanceof Error ? err.message : String(err) }, 'session TTL not renewed');
+    }
   }
 
   get callId(): string {
@@ -78,6 +98,7 @@ export class SessionKeeper implements SessionPort {
   /** The call is over: stop saving and delete the session. Never throws. */
   async discard(): Promise<void> {
     this.discarded = true;
+    clearInterval(this.keepAlive);
     await this.flush();
     try {
       await this.store.delete(this.doc.callId);

@@ -283,6 +283,47 @@ test('the records database going away: the API answers 503, and the records wait
   }
 }, 120_000);
 
+// Found in review: records used to need the database at start-up, so a restart during an
+// outage refused to start (and callers left in Stasis were never adopted).
+test('records start while the database is down: calls are journalled, the migrations run when it returns', async () => {
+  const db = await createScratchDatabase('sbapidown');
+  const target = new URL(db.url);
+  const proxy = new DbOutage({ host: target.hostname, port: Number(target.port || 5432) });
+  const viaProxy = new URL(db.url);
+  await proxy.up();
+  viaProxy.port = String(proxy.port);
+  await proxy.down();
+  const registry = new MetricsRegistry();
+  const rt = await startRecords({
+    config: CONFIG,
+    configDir: dir,
+    log: silentLogger,
+    registry,
+    http: true,
+    apiToken: TOKEN,
+    override: { databaseUrl: viaProxy.toString(), journalDir: join(dir, 'journal-down-at-start') },
+  });
+  const http = await serve(rt, registry);
+  try {
+    playOrderCall(rt, callInfo('1800000002.1'));
+    expect((await api(http, '/api/calls')).status).toBe(503);
+    await rt.records!.flushNow();
+    expect(rt.records!.backlog()).toBe(1);
+
+    await proxy.up();
+    await rt.records!.flushNow();
+    expect(rt.records!.backlog()).toBe(0);
+    const back = await api<CallRecord>(http, '/api/calls/1800000002.1');
+    expect(back.status).toBe(200);
+    expect(back.body.outcome).toBe('resolved');
+  } finally {
+    await new Promise<void>((r) => http.server.close(() => r()));
+    await rt.close();
+    await proxy.down();
+    await db.drop();
+  }
+}, 120_000);
+
 test('an embedded PGlite directory is held by one process: a second opener and the CLI are told who holds it', async () => {
   const dataDir = join(dir, 'embedded', 'records');
   const opts = { config: CONFIG, configDir: dir, log: silentLogger, http: false };

@@ -5,7 +5,7 @@
  */
 import { expect, test } from 'vitest';
 import { MetricsRegistry } from '../../src/metrics/registry.js';
-import { createBusinessMetrics, labelSlug, MAX_LABEL_VALUES } from '../../src/records/business-metrics.js';
+import { createBusinessMetrics, labelSlug, MAX_LABEL_VALUES, transferReasonLabel } from '../../src/records/business-metrics.js';
 import type { CallRecord, RecordedToolCall, RecordOutcome } from '../../src/records/types.js';
 
 function toolCall(name: string, ok: boolean, failure?: string): RecordedToolCall {
@@ -94,12 +94,17 @@ test('every record moves the counters; the ratio is resolved / all since start',
 test('label values from the model are slugs, and capped in number', () => {
   expect(labelSlug('  Caller asked: "a HUMAN, now" ')).toBe('caller_asked_a_human_now');
   expect(labelSlug(undefined)).toBe('unknown');
+  // Transfer reasons are free text: only a short category becomes a label (no names, numbers).
+  expect(transferReasonLabel('caller asked for a person')).toBe('caller_asked_for_a_person');
+  expect(transferReasonLabel('Jane Doe wants a refund for order 12345')).toBe('other');
+  expect(transferReasonLabel('customer jane@example.com')).toBe('other');
+  expect(transferReasonLabel(undefined)).toBe('unspecified');
   expect(labelSlug('!!!')).toBe('unknown');
   expect(labelSlug('x'.repeat(100))).toHaveLength(48);
 
   const registry = new MetricsRegistry();
   const m = createBusinessMetrics(registry);
-  for (let i = 0; i < MAX_LABEL_VALUES + 10; i++) m.observe(record('transferred', 1000, { transfer: { destination: 'operator', reason: `reason ${i}` } }));
+  for (let i = 0; i < MAX_LABEL_VALUES + 10; i++) m.observe(record('transferred', 1000, { transfer: { destination: 'operator', reason: `reason ${String.fromCharCode(97 + (i % 26))}${String.fromCharCode(97 + Math.floor(i / 26))}` } }));
   const series = registry
     .render()
     .split('\n')

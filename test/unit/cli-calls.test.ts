@@ -140,3 +140,13 @@ describe('output', () => {
     await expect(runCalls(parseCallsArgs(['show', 'nope']), reader)).rejects.toThrow('no call with id "nope" (see `switchboard calls list`)');
   });
 });
+
+describe('terminal safety', () => {
+  test('control characters from the network (ESC, OSC) never reach the terminal', async () => {
+    const { terminalSafe } = await import('../../src/cli/calls-format.js');
+    const evil = 'Eve\u001b]0;pwned\u0007\u001b[2J\u009b31m';
+    const out = terminalSafe(`caller ${evil}\nnext line\ttab`);
+    expect(out).not.toMatch(/[\u001b\u0007\u009b]/);
+    expect(out).toContain('\nnext line\ttab');
+  });
+});

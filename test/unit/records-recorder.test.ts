@@ -227,8 +227,26 @@ describe('outcome mapping', () => {
   });
 
   it('classifyOutcome on an end reason this build does not know', () => {
-    const base = { endCallRequested: false, lastAgentWords: undefined, lastTurnFailed: false, lastTurnAgentInitiated: false };
+    const base = { endCallRequested: false, lastAgentWords: undefined, callerSpoke: true, lastTurnFailed: false, lastTurnAgentInitiated: false };
     expect(classifyOutcome({ ...base, endReason: 'something_new' })).toBe('failed');
     expect(classifyOutcome({ ...base, endReason: 'something_new', endCallRequested: true })).toBe('resolved');
+  });
+
+  // Found in review: a farewell the caller never heard, or one said to nobody, is not a resolved call.
+  it('a caller who hangs up during an unplayed farewell, the greeting, or the silent-caller goodbye is abandoned', () => {
+    const cut = recorder('cut-farewell');
+    cut.callerSaid(2, 'where is my order');
+    cut.agentSaid(2, 'Your order is out for delivery. Thank you for calling Acme, goodbye.', '', false);
+    expect(cut.finish(summaryOf(cut.call, { outcome: 'caller_hangup' })).outcome).toBe('abandoned');
+
+    const heard = recorder('heard-farewell');
+    heard.callerSaid(2, 'no that is all');
+    heard.agentSaid(2, 'Thank you for calling Acme, goodbye.', 'Thank you for calling Acme, goodbye.', true);
+    expect(heard.finish(summaryOf(heard.call, { outcome: 'caller_hangup' })).outcome).toBe('resolved');
+
+    const silent = recorder('silent-goodbye');
+    silent.agentSaid(1, 'Hello, how can I help? Goodbye for now.', 'Hello, how can I help? Goodbye for now.', true);
+    silent.agentSaid(2, "I haven't heard from you, so I'll end the call now. Goodbye.", "I haven't heard from you, so I'll end the call now. Goodbye.", true);
+    expect(silent.finish(summaryOf(silent.call, { outcome: 'caller_hangup' })).outcome).toBe('abandoned');
   });
 });

@@ -121,3 +121,27 @@ describe('SessionKeeper', () => {
     expect(store.deleted).toEqual(['k1']);
   });
 });
+
+describe('SessionKeeper keep-alive', () => {
+  // Found in review: only saves renewed the TTL, so a call quiet for longer than the TTL (a
+  // hold, a slow tool, the echo agent) lost its session and could not be adopted.
+  it('renews the TTL while the call is up, writes a session that expired anyway, and stops at the end', async () => {
+    const store = new MemorySessionStore({ ttlMs: 60 });
+    const keeper = new SessionKeeper(store, start(), silentLogger, createSessionMetrics(new MetricsRegistry()), undefined, 20);
+    keeper.update({ turn: 3 });
+    await keeper.flush();
+    // Well past the 60 ms TTL: still there, because the keeper renews it.
+    await new Promise((r) => setTimeout(r, 250));
+    expect((await store.get('k1'))?.turn).toBe(3);
+    // Gone behind its back (Redis restarted empty): written again at the next renewal.
+    await store.delete('k1');
+    for (let i = 0; i < 200 && keeper.saves < 2; i++) await new Promise((r) => setTimeout(r, 10));
+    await keeper.flush();
+    expect((await store.get('k1'))?.turn).toBe(3);
+    await keeper.discard();
+    expect(await store.get('k1')).toBeUndefined();
+    await new Promise((r) => setTimeout(r, 100));
+    expect(await store.get('k1')).toBeUndefined();
+    await store.close();
+  });
+});
