@@ -249,17 +249,21 @@ export function extractChoice(
 // --- recognition hints -------------------------------------------------------------------------
 
 const HOUR_WORDS = ['one', 'two', 'three', 'four', 'five', 'six', 'seven', 'eight', 'nine', 'ten', 'eleven', 'twelve'];
-const DATE_PHRASES = [
-  'today', 'tomorrow', 'the day after tomorrow', 'next week', 'in a week',
-  'monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday',
-  'on monday', 'on tuesday', 'on wednesday', 'on thursday', 'on friday', 'on saturday', 'on sunday',
-  'next monday', 'next tuesday', 'next wednesday', 'next thursday', 'next friday', 'next saturday', 'next sunday',
-  'this monday', 'this tuesday', 'this wednesday', 'this thursday', 'this friday',
-  'january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october', 'november', 'december',
+const MONTH_NAMES = ['january', 'february', 'march', 'april', 'may', 'june', 'july', 'august', 'september', 'october', 'november', 'december'];
+const ORDINAL_DAYS = [
   'first', 'second', 'third', 'fourth', 'fifth', 'sixth', 'seventh', 'eighth', 'ninth', 'tenth', 'eleventh', 'twelfth',
   'thirteenth', 'fourteenth', 'fifteenth', 'sixteenth', 'seventeenth', 'eighteenth', 'nineteenth', 'twentieth',
   'twenty first', 'twenty second', 'twenty third', 'twenty fourth', 'twenty fifth', 'twenty sixth', 'twenty seventh',
-  'twenty eighth', 'twenty ninth', 'thirtieth', 'thirty first', 'the', 'of',
+  'twenty eighth', 'twenty ninth', 'thirtieth', 'thirty first',
+];
+const WEEKDAY_NAMES = ['monday', 'tuesday', 'wednesday', 'thursday', 'friday', 'saturday', 'sunday'];
+// Ordinals only after "the" ("the fifth of may"): a bare "first" as a whole phrase of the
+// grammar out-competes "Thursday" in the recogniser.
+const DATE_PHRASES = [
+  'today', 'tomorrow', 'the day after tomorrow', 'next week', 'in a week',
+  ...WEEKDAY_NAMES, ...WEEKDAY_NAMES.map((d) => `on ${d}`), ...WEEKDAY_NAMES.map((d) => `next ${d}`), ...WEEKDAY_NAMES.map((d) => `this ${d}`),
+  ...MONTH_NAMES, ...MONTH_NAMES.map((m) => `of ${m}`),
+  ...ORDINAL_DAYS.map((o) => `the ${o}`), ...ORDINAL_DAYS.map((o) => `on the ${o}`),
 ];
 const TIME_PHRASES = [
   ...HOUR_WORDS, ...HOUR_WORDS.map((h) => `${h} o'clock`), ...HOUR_WORDS.map((h) => `at ${h}`),
