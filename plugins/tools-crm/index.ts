@@ -11,10 +11,11 @@
 import { defineToolsPlugin, type ToolDefinition, type ToolsProvider } from '../../src/plugins/api.js';
 import type { Logger } from '../../src/log.js';
 import { CrmStore } from '../../src/storage/crm.js';
-import { isDbUnavailableError, type Db } from '../../src/storage/db.js';
+import type { Db } from '../../src/storage/db.js';
 import { purgeIdempotency } from '../../src/storage/idempotency.js';
 import { migrate } from '../../src/storage/migrate.js';
 import { openDb } from '../../src/storage/open.js';
+import { withStartupRetry } from '../../src/storage/startup-retry.js';
 import { seedDemoData } from '../../src/storage/seed.js';
 import { NoCustomerCache, RedisCustomerCache, type CustomerCache } from './cache.js';
 import { CrmConfigSchema, toSchedule, type CrmConfig } from './config.js';
@@ -98,20 +99,6 @@ export async function createCrmToolkit(config: CrmConfig, opts: CrmToolkitOption
     await cache?.close().catch(() => undefined);
     await db.close().catch(() => undefined);
     throw err;
-  }
-}
-
-/** A database that is still starting (docker compose) gets `seconds` to come up. */
-async function withStartupRetry<T>(fn: () => Promise<T>, seconds: number, log: Logger, where: string): Promise<T> {
-  const deadline = Date.now() + seconds * 1000;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (!isDbUnavailableError(err) || Date.now() >= deadline) throw err;
-      if (attempt === 1) log.warn({ db: where, err: err instanceof Error ? err.message : String(err) }, 'database not reachable yet; retrying');
-      await new Promise((r) => setTimeout(r, Math.min(1000 * attempt, 5000, Math.max(0, deadline - Date.now()))));
-    }
   }
 }
 

@@ -11,12 +11,13 @@
  */
 import { defineToolsPlugin, type ToolDefinition, type ToolsProvider } from '../../src/plugins/api.js';
 import type { Logger } from '../../src/log.js';
-import { isDbUnavailableError, type Db } from '../../src/storage/db.js';
+import type { Db } from '../../src/storage/db.js';
 import { purgeIdempotency } from '../../src/storage/idempotency.js';
 import { migrate } from '../../src/storage/migrate.js';
 import { MicromobilityStore } from '../../src/storage/micromobility.js';
 import { seedMicromobilityDemo } from '../../src/storage/micromobility-seed.js';
 import { openDb } from '../../src/storage/open.js';
+import { withStartupRetry } from '../../src/storage/startup-retry.js';
 import { MicromobilityConfigSchema, type MicromobilityConfig } from './config.js';
 import { buildMicromobilityTools } from './tools.js';
 
@@ -88,20 +89,6 @@ export async function createMicromobilityToolkit(config: MicromobilityConfig, op
     clearInterval(purgeTimer);
     await db.close().catch(() => undefined);
     throw err;
-  }
-}
-
-/** A database that is still starting (docker compose) gets `seconds` to come up. */
-async function withStartupRetry<T>(fn: () => Promise<T>, seconds: number, log: Logger, where: string): Promise<T> {
-  const deadline = Date.now() + seconds * 1000;
-  for (let attempt = 1; ; attempt++) {
-    try {
-      return await fn();
-    } catch (err) {
-      if (!isDbUnavailableError(err) || Date.now() >= deadline) throw err;
-      if (attempt === 1) log.warn({ db: where, err: err instanceof Error ? err.message : String(err) }, 'database not reachable yet; retrying');
-      await new Promise((r) => setTimeout(r, Math.min(1000 * attempt, 5000, Math.max(0, deadline - Date.now()))));
-    }
   }
 }
 

@@ -185,3 +185,37 @@ export function formatTranscript(r: ScriptedCallResult): string {
   lines.push(`  call ended: ${r.end.reason}`);
   return lines.join('\n');
 }
+
+/**
+ * The engine's end-of-call summaries, for scripted callers to wait on: pass `onCallEnded` to
+ * Switchboard and `summaryFor` to runScriptedCall. Each summary is handed out once.
+ */
+export class SummaryInbox {
+  private readonly summaries: CallSummary[] = [];
+  private waiters: { pred: (s: CallSummary) => boolean; resolve: (s: CallSummary) => void }[] = [];
+
+  readonly onCallEnded = (s: CallSummary): void => {
+    const i = this.waiters.findIndex((w) => w.pred(s));
+    if (i >= 0) this.waiters.splice(i, 1)[0]!.resolve(s);
+    else this.summaries.push(s);
+  };
+
+  readonly summaryFor = (pred: (s: CallSummary) => boolean, timeoutMs: number): Promise<CallSummary | undefined> => {
+    const found = this.summaries.findIndex(pred);
+    if (found >= 0) return Promise.resolve(this.summaries.splice(found, 1)[0]);
+    return new Promise((resolve) => {
+      const waiter = {
+        pred,
+        resolve: (s: CallSummary) => {
+          clearTimeout(timer);
+          resolve(s);
+        },
+      };
+      const timer = setTimeout(() => {
+        this.waiters = this.waiters.filter((w) => w !== waiter);
+        resolve(undefined);
+      }, timeoutMs);
+      this.waiters.push(waiter);
+    });
+  };
+}

@@ -13,10 +13,9 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { CallSummary } from '../../src/call/call-session.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createCallerVoice, type CallerVoice } from '../../src/demo/caller-voice.js';
-import { ConversationRecorder, formatTranscript, runScriptedCall } from '../../src/demo/scripted-call.js';
+import { ConversationRecorder, formatTranscript, runScriptedCall, SummaryInbox } from '../../src/demo/scripted-call.js';
 import { ORDER_STATUS } from '../../src/demo/scripts.js';
 import { silentLogger } from '../../src/log.js';
 import type { CallListItem, CallRecord, CallStats } from '../../src/records/types.js';
@@ -43,7 +42,7 @@ describe('call records through the sandbox PBX', () => {
   let journalDir: string;
   let callerVoice: CallerVoice;
   const recorder = new ConversationRecorder();
-  const summaries: CallSummary[] = [];
+  const inbox = new SummaryInbox();
   let callId: string;
 
   beforeAll(async () => {
@@ -59,7 +58,7 @@ describe('call records through the sandbox PBX', () => {
       records: { databaseUrl: db.url, journalDir },
       // The demo's own observer and end-of-call hook keep working beside the recorder's.
       observerFor: recorder.observerFor,
-      onCallEnded: (s) => summaries.push(s),
+      onCallEnded: inbox.onCallEnded,
     });
     callerVoice = await createCallerVoice(silentLogger, REPO);
   }, 300_000);
@@ -82,15 +81,7 @@ describe('call records through the sandbox PBX', () => {
       sip: { host: '127.0.0.1', port: sandbox().ports.sip },
       recorder,
       voice: (text) => callerVoice.render(text),
-      summaryFor: async (pred, timeoutMs) => {
-        const deadline = Date.now() + timeoutMs;
-        for (;;) {
-          const s = summaries.find(pred);
-          if (s) return s;
-          if (Date.now() > deadline) return undefined;
-          await new Promise((res) => setTimeout(res, 50));
-        }
-      },
+      summaryFor: inbox.summaryFor,
     });
     console.log(`--- ${ORDER_STATUS.name}\n${formatTranscript(r)}`);
     expect(ORDER_STATUS.goal(r).ok).toBe(true);

@@ -8,10 +8,9 @@
  */
 import { resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { CallSummary } from '../../src/call/call-session.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createCallerVoice, type CallerVoice } from '../../src/demo/caller-voice.js';
-import { ConversationRecorder, formatTranscript, runScriptedCall, type DemoScript } from '../../src/demo/scripted-call.js';
+import { ConversationRecorder, formatTranscript, runScriptedCall, type DemoScript, SummaryInbox } from '../../src/demo/scripted-call.js';
 import { BARGE_IN, COMPLAINT, ORDER_STATUS } from '../../src/demo/scripts.js';
 import { silentLogger } from '../../src/log.js';
 import { startFromConfig, type RunningFromConfig } from '../../src/runtime.js';
@@ -24,7 +23,7 @@ describe('multi-turn conversations with the offline plugins through the sandbox 
   let sb: RunningFromConfig;
   let callerVoice: CallerVoice;
   const recorder = new ConversationRecorder();
-  const summaries: CallSummary[] = [];
+  const inbox = new SummaryInbox();
 
   beforeAll(async () => {
     const c = sandbox().connection;
@@ -33,7 +32,7 @@ describe('multi-turn conversations with the offline plugins through the sandbox 
       ari: { url: c.ariUrl, username: c.ariUsername, password: c.ariPassword, app: c.ariApp },
       logger: silentLogger,
       observerFor: recorder.observerFor,
-      onCallEnded: (s) => summaries.push(s),
+      onCallEnded: inbox.onCallEnded,
     });
     callerVoice = await createCallerVoice(silentLogger, REPO);
   }, 300_000);
@@ -48,18 +47,7 @@ describe('multi-turn conversations with the offline plugins through the sandbox 
       sip: { host: '127.0.0.1', port: sandbox().ports.sip },
       recorder,
       voice: (text) => callerVoice.render(text),
-      summaryFor: async (pred, timeoutMs) => {
-        const deadline = Date.now() + timeoutMs;
-        for (;;) {
-          const s = summaries.find(pred);
-          if (s) {
-            summaries.splice(summaries.indexOf(s), 1);
-            return s;
-          }
-          if (Date.now() > deadline) return undefined;
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      },
+      summaryFor: inbox.summaryFor,
     });
     console.log(`--- ${script.name}\n${formatTranscript(result)}`);
     return result;

@@ -15,11 +15,10 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import type { CallSummary } from '../../src/call/call-session.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createCallerVoice, type CallerVoice } from '../../src/demo/caller-voice.js';
 import { carServiceScripts, type CarServiceScript } from '../../src/demo/scenario-scripts/car-service.js';
-import { ConversationRecorder, formatTranscript, runScriptedCall, type ScriptedCallResult } from '../../src/demo/scripted-call.js';
+import { ConversationRecorder, formatTranscript, runScriptedCall, type ScriptedCallResult, SummaryInbox } from '../../src/demo/scripted-call.js';
 import { silentLogger } from '../../src/log.js';
 import { startFromConfig, type RunningFromConfig } from '../../src/runtime.js';
 import type { Db } from '../../src/storage/db.js';
@@ -39,7 +38,7 @@ describe('car-service pack: verify by number, book / move / cancel, confirm, han
   let journalDir: string | undefined;
   let scripts: ReturnType<typeof carServiceScripts>;
   const recorder = new ConversationRecorder();
-  const summaries: CallSummary[] = [];
+  const inbox = new SummaryInbox();
 
   beforeAll(async () => {
     try {
@@ -59,7 +58,7 @@ describe('car-service pack: verify by number, book / move / cancel, confirm, han
       ari: { url: c.ariUrl, username: c.ariUsername, password: c.ariPassword, app: c.ariApp },
       logger: silentLogger,
       observerFor: recorder.observerFor,
-      onCallEnded: (s) => summaries.push(s),
+      onCallEnded: inbox.onCallEnded,
     });
     db = await openDb(scratch.url);
     callerVoice = await createCallerVoice(silentLogger, REPO);
@@ -79,18 +78,7 @@ describe('car-service pack: verify by number, book / move / cancel, confirm, han
       recorder,
       voice: (text) => callerVoice!.render(text),
       turnTimeoutMs: 60_000,
-      summaryFor: async (pred, timeoutMs) => {
-        const deadline = Date.now() + timeoutMs;
-        for (;;) {
-          const s = summaries.find(pred);
-          if (s) {
-            summaries.splice(summaries.indexOf(s), 1);
-            return s;
-          }
-          if (Date.now() > deadline) return undefined;
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      },
+      summaryFor: inbox.summaryFor,
     });
     console.log(`--- ${script.name} (caller ${script.from}): ${script.description}\n${formatTranscript(result)}`);
     return result;

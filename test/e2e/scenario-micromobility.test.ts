@@ -16,7 +16,6 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { MicromobilityConfigSchema } from '../../plugins/tools-micromobility/config.js';
-import type { CallSummary } from '../../src/call/call-session.js';
 import { loadConfig } from '../../src/config/load.js';
 import { createCallerVoice, type CallerVoice } from '../../src/demo/caller-voice.js';
 import {
@@ -26,7 +25,7 @@ import {
   SCOOTER_LOCK_RESTART,
   type MicromobilityScript,
 } from '../../src/demo/scenario-scripts/micromobility.js';
-import { ConversationRecorder, formatTranscript, runScriptedCall, type ScriptedCallResult } from '../../src/demo/scripted-call.js';
+import { ConversationRecorder, formatTranscript, runScriptedCall, type ScriptedCallResult, SummaryInbox } from '../../src/demo/scripted-call.js';
 import { silentLogger } from '../../src/log.js';
 import { startFromConfig, type RunningFromConfig } from '../../src/runtime.js';
 import type { Db } from '../../src/storage/db.js';
@@ -44,7 +43,7 @@ describe('micromobility pack: find the trip by number, four support flows, stric
   let db: Db | undefined;
   let journalDir: string | undefined;
   const recorder = new ConversationRecorder();
-  const summaries: CallSummary[] = [];
+  const inbox = new SummaryInbox();
 
   beforeAll(async () => {
     try {
@@ -65,7 +64,7 @@ describe('micromobility pack: find the trip by number, four support flows, stric
       ari: { url: c.ariUrl, username: c.ariUsername, password: c.ariPassword, app: c.ariApp },
       logger: silentLogger,
       observerFor: recorder.observerFor,
-      onCallEnded: (s) => summaries.push(s),
+      onCallEnded: inbox.onCallEnded,
     });
     db = await openDb(scratch.url);
     callerVoice = await createCallerVoice(silentLogger, REPO);
@@ -85,18 +84,7 @@ describe('micromobility pack: find the trip by number, four support flows, stric
       recorder,
       voice: (text) => callerVoice!.render(text),
       turnTimeoutMs: 60_000,
-      summaryFor: async (pred, timeoutMs) => {
-        const deadline = Date.now() + timeoutMs;
-        for (;;) {
-          const s = summaries.find(pred);
-          if (s) {
-            summaries.splice(summaries.indexOf(s), 1);
-            return s;
-          }
-          if (Date.now() > deadline) return undefined;
-          await new Promise((r) => setTimeout(r, 50));
-        }
-      },
+      summaryFor: inbox.summaryFor,
     });
     console.log(`--- ${script.name} (caller ${script.from}): ${script.description}\n${formatTranscript(result)}`);
     return result;
