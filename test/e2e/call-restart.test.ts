@@ -210,7 +210,8 @@ describe('a call survives a Switchboard crash (SIGKILL and restart)', () => {
   async function expectNothingLeft(): Promise<void> {
     await until('every channel and bridge to go', async () => (await channels()).length === 0 && (await bridges()).length === 0);
     await until('the session to be deleted', async () => (await sessionKeys()).length === 0);
-    expect((await sb!.health())?.activeCalls).toBe(0);
+    // The controller lets go of the call just after its session is deleted (end-of-call teardown).
+    await until('the call to leave the controller', async () => (await sb!.health())?.activeCalls === 0);
   }
 
   beforeAll(async () => {
@@ -263,7 +264,8 @@ describe('a call survives a Switchboard crash (SIGKILL and restart)', () => {
       // Asterisk keeps the caller in the app, bridged to a media channel nobody reads.
       const left = await channels();
       expect(left.map((c) => c.id).sort()).toEqual([saved.channelId, old.mediaChannelId].sort());
-      expect(left.find((c) => c.id === saved.channelId)?.dialplan).toMatchObject({ app_name: 'Stasis', app_data: 'switchboard' });
+      // Stasis(switchboard,<agent>,<dialled number>): the dialplan passes the number it was called on.
+      expect(left.find((c) => c.id === saved.channelId)?.dialplan).toMatchObject({ app_name: 'Stasis', app_data: expect.stringMatching(/^switchboard(,|$)/) as string });
       expect(call.isEnded).toBe(false);
 
       const restarted = await startSwitchboard();
