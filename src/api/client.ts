@@ -92,6 +92,7 @@ export function createApiClient(opts: ApiClientOptions): CallRecordReader {
       const page = await get<{ calls: CallListItem[] }>('/api/calls', {
         limit: query.limit,
         before: query.before,
+        before_call: query.beforeCallId,
         since: query.since,
         outcome: query.outcome,
         agent: query.agent,

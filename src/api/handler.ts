@@ -50,7 +50,9 @@ function route(path: string): Route | undefined {
         const query = parseListQuery(url.searchParams);
         const calls = await reader.list(query);
         const last = calls[calls.length - 1];
-        return { calls, nextBefore: calls.length >= query.limit && last ? last.startedAt : null };
+        const more = calls.length >= query.limit && last !== undefined;
+        // Pass both back as before / before_call for the next page.
+        return { calls, nextBefore: more ? last.startedAt : null, nextBeforeCall: more ? last.callId : null };
       },
     };
   }

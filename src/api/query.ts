@@ -49,6 +49,13 @@ export function parseAgent(value: string, name = 'agent'): string {
   return value;
 }
 
+/** A page cursor's call id (the last row's callId); only meaningful with `before`. */
+export function parseCallCursor(value: string, before: string | undefined, name = 'before_call'): string {
+  if (before === undefined) throw new ApiError(400, `${name} needs before (the same row's startedAt)`);
+  if (value.length === 0 || value.length > 200 || /[\u0000-\u001f\u007f]/.test(value)) throw new ApiError(400, `${name} must be a call id (1 to 200 printable characters)`);
+  return value;
+}
+
 export function parseCaller(value: string, name = 'caller'): string {
   if (!CALLER.test(value)) throw new ApiError(400, `${name} must be a caller number (up to 64 of: digits, letters, + * # . _ @ -)`);
   return value;
@@ -68,7 +75,7 @@ function single(params: URLSearchParams, allowed: readonly string[]): Map<string
   return out;
 }
 
-export const LIST_PARAMS = ['limit', 'before', 'since', 'outcome', 'agent', 'caller'] as const;
+export const LIST_PARAMS = ['limit', 'before', 'before_call', 'since', 'outcome', 'agent', 'caller'] as const;
 export const STATS_PARAMS = ['since', 'until'] as const;
 
 /** GET /api/calls parameters → the reader's query (limit defaults to DEFAULT_PAGE_SIZE). */
@@ -79,6 +86,8 @@ export function parseListQuery(params: URLSearchParams): CallListQuery & { limit
   if (limit !== undefined) q.limit = parseLimit(limit);
   const before = p.get('before');
   if (before !== undefined) q.before = parseIsoTime(before, 'before');
+  const beforeCall = p.get('before_call');
+  if (beforeCall !== undefined) q.beforeCallId = parseCallCursor(beforeCall, before, 'before_call');
   const since = p.get('since');
   if (since !== undefined) q.since = parseIsoTime(since, 'since');
   const outcome = p.get('outcome');

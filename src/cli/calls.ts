@@ -10,7 +10,7 @@ import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { ApiClientError, createApiClient } from '../api/client.js';
-import { ApiError, DEFAULT_PAGE_SIZE, parseAgent, parseCaller, parseIsoTime, parseLimit, parseOutcome } from '../api/query.js';
+import { ApiError, DEFAULT_PAGE_SIZE, parseAgent, parseCallCursor, parseCaller, parseIsoTime, parseLimit, parseOutcome } from '../api/query.js';
 import { apiTokenPath, readApiToken, validateToken } from '../api/token.js';
 import { expandEnv, type Env } from '../config/env.js';
 import type { CallListQuery, CallRecordReader } from '../records/types.js';
@@ -20,11 +20,11 @@ import type { CliCommand } from './main.js';
 export const DEFAULT_API_URL = 'http://127.0.0.1:9464';
 
 const USAGE = [
-  'Usage: switchboard calls list  [--limit N] [--outcome O] [--since TIME] [--before TIME] [--agent A] [--caller NUMBER] [--json]',
+  'Usage: switchboard calls list  [--limit N] [--outcome O] [--since TIME] [--before TIME [--before-call ID]] [--agent A] [--caller NUMBER] [--json]',
   '       switchboard calls show ID [--json]',
   '       switchboard calls stats [--since TIME] [--until TIME] [--json]',
   '',
-  '  list     recorded calls, newest first (--limit 1-500, default 50; --before pages back)',
+  '  list     recorded calls, newest first (--limit 1-500, default 50; --before TIME --before-call ID of the last row pages back)',
   '  show     one call: summary, outcome, and the two-sided transcript with tool calls and latency',
   '  stats    containment rate, calls by outcome, transfers by reason, tool errors, average handle time',
   '',
@@ -47,7 +47,7 @@ class UsageError extends Error {}
 class ReadError extends Error {}
 
 const SUBCOMMAND_OPTIONS: Record<string, readonly string[]> = {
-  list: ['limit', 'outcome', 'since', 'before', 'agent', 'caller'],
+  list: ['limit', 'outcome', 'since', 'before', 'before-call', 'agent', 'caller'],
   show: [],
   stats: ['since', 'until'],
 };
@@ -85,6 +85,7 @@ export function parseCallsArgs(args: string[]): ParsedCallsArgs {
         outcome: { type: 'string' },
         since: { type: 'string' },
         before: { type: 'string' },
+        'before-call': { type: 'string' },
         until: { type: 'string' },
         agent: { type: 'string' },
         caller: { type: 'string' },
@@ -124,6 +125,7 @@ export function parseCallsArgs(args: string[]): ParsedCallsArgs {
       if (v.outcome !== undefined) query.outcome = parseOutcome(v.outcome, '--outcome');
       if (v.since !== undefined) query.since = parseIsoTime(v.since, '--since');
       if (v.before !== undefined) query.before = parseIsoTime(v.before, '--before');
+      if (v['before-call'] !== undefined) query.beforeCallId = parseCallCursor(v['before-call'], query.before, '--before-call');
       if (v.agent !== undefined) query.agent = parseAgent(v.agent, '--agent');
       if (v.caller !== undefined) query.callerNumber = parseCaller(v.caller, '--caller');
     }

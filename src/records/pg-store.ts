@@ -176,7 +176,14 @@ export class PgCallRecordStore implements CallRecordReader {
       params.push(value);
       where.push(sql(`$${params.length}`));
     };
-    if (query.before !== undefined) add((p) => `c.started_at < ${p}::timestamptz`, isoTime('before', query.before));
+    if (query.beforeCallId !== undefined && query.before === undefined) throw new CallQueryError('beforeCallId needs before (the same row\'s startedAt)');
+    if (query.before !== undefined && query.beforeCallId !== undefined) {
+      // Keyset on the list's order (started_at DESC, call_id ASC): nothing skipped at a page edge.
+      params.push(isoTime('before', query.before), query.beforeCallId);
+      const t = `$${params.length - 1}::timestamptz`;
+      const id = `$${params.length}`;
+      where.push(`(c.started_at < ${t} OR (c.started_at = ${t} AND c.call_id > ${id}))`);
+    } else if (query.before !== undefined) add((p) => `c.started_at < ${p}::timestamptz`, isoTime('before', query.before));
     if (query.since !== undefined) add((p) => `c.started_at >= ${p}::timestamptz`, isoTime('since', query.since));
     if (query.outcome !== undefined) add((p) => `c.outcome = ${p}`, query.outcome);
     if (query.agent !== undefined) add((p) => `c.agent = ${p}`, query.agent);

@@ -91,6 +91,12 @@ export interface CallListQuery {
   limit?: number;
   /** Only calls that started before this ISO time (paging: pass the last row's startedAt). */
   before?: string;
+  /**
+   * With `before`: the last row's callId. Calls that started at exactly `before` and come after
+   * it in the list's order are included too, so a page boundary never skips calls that started
+   * in the same millisecond.
+   */
+  beforeCallId?: string;
   since?: string;
   outcome?: RecordOutcome;
   agent?: string;

@@ -167,6 +167,26 @@ describe.each(backends)('call records store on $name', ({ open }) => {
       expect(await store.list({ since: until })).toEqual([]);
     });
 
+    // Found in review: paging by time alone skipped calls that started in the same millisecond
+    // as the last row of a page.
+    it('pages with before + beforeCallId without skipping calls that started in the same millisecond', async () => {
+      const same = '2031-04-01T09:00:00.000Z';
+      for (const id of ['S1', 'S2', 'S3', 'S4', 'S5']) await store.write(abandonedCall(id, same));
+      const window = { since: '2031-04-01T00:00:00.000Z' };
+      const seen: string[] = [];
+      let page = await store.list({ ...window, limit: 2 });
+      for (let i = 0; page.length > 0 && i < 10; i++) {
+        seen.push(...page.map((c) => c.callId));
+        const last = page.at(-1)!;
+        page = await store.list({ ...window, limit: 2, before: last.startedAt, beforeCallId: last.callId });
+      }
+      expect(seen).toEqual(['S1', 'S2', 'S3', 'S4', 'S5']);
+      // Time alone (the old cursor) loses the rest of the millisecond.
+      const first = await store.list({ ...window, limit: 2 });
+      expect(await store.list({ ...window, limit: 2, before: first.at(-1)!.startedAt })).toEqual([]);
+      await expect(store.list({ beforeCallId: 'S1' })).rejects.toThrow(/needs before/);
+    });
+
     it('refuses bad list arguments with a clear error', async () => {
       await expect(store.list({ limit: 0 })).rejects.toThrow(CallQueryError);
       await expect(store.list({ limit: 501 })).rejects.toThrow(/limit must be/);
