@@ -18,7 +18,7 @@ import { moneyWords, UNAVAILABLE } from '../../plugins/tools-micromobility/tools
 import type { ToolContext, ToolDefinition, ToolResult } from '../../src/plugins/api.js';
 import { silentLogger } from '../../src/log.js';
 import { createPgliteDb } from '../../src/storage/pglite.js';
-import { createScratchDatabase } from '../../src/storage/testing.js';
+import { locationBackends } from '../../src/storage/test-backends.js';
 
 const ANNA = '+12025550201';
 const BEN = '+12025550202';
@@ -64,16 +64,7 @@ function expectSpeakable(error: string): void {
   expect(error).not.toMatch(/\bat .*\.(ts|js):\d+|SELECT|INSERT|UPDATE|violates|constraint|syntax error|undefined/);
 }
 
-const backends = [
-  {
-    name: 'postgres',
-    async open(): Promise<{ location: string; drop: () => Promise<void> }> {
-      const s = await createScratchDatabase('sbmm');
-      return { location: s.url, drop: () => s.drop() };
-    },
-  },
-  { name: 'pglite', open: async (): Promise<{ location: string; drop: () => Promise<void> }> => ({ location: 'pglite:memory', drop: async () => {} }) },
-];
+const backends = locationBackends('sbmm');
 
 describe.each(backends)('micromobility tools on $name', (backend) => {
   let tk: MicromobilityToolkit;

@@ -6,9 +6,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Db } from '../../src/storage/db.js';
 import { migrate } from '../../src/storage/migrate.js';
-import { createPgDb } from '../../src/storage/pg.js';
-import { createPgliteDb } from '../../src/storage/pglite.js';
-import { createScratchDatabase, type ScratchDatabase } from '../../src/storage/testing.js';
+import { dbBackends } from '../../src/storage/test-backends.js';
 import { CallQueryError, InvalidCallRecordError, PgCallRecordStore } from '../../src/records/pg-store.js';
 import { CallRecorder } from '../../src/records/recorder.js';
 import type { CallRecord } from '../../src/records/types.js';
@@ -32,29 +30,7 @@ function abandonedCall(callId: string, at: string): CallRecord {
   return r.finish(summaryOf(r.call, { outcome: 'caller_hangup', durationMs: 3000 }));
 }
 
-const backends = [
-  {
-    name: 'postgres',
-    open: async (): Promise<{ db: Db; drop: () => Promise<void> }> => {
-      const s: ScratchDatabase = await createScratchDatabase('sbrec');
-      const db = createPgDb({ connectionString: s.url });
-      return {
-        db,
-        drop: async () => {
-          await db.close();
-          await s.drop();
-        },
-      };
-    },
-  },
-  {
-    name: 'pglite',
-    open: async (): Promise<{ db: Db; drop: () => Promise<void> }> => {
-      const db = await createPgliteDb();
-      return { db, drop: () => db.close() };
-    },
-  },
-];
+const backends = dbBackends('sbrec');
 
 describe.each(backends)('call records store on $name', ({ open }) => {
   let db: Db;

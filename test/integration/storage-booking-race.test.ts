@@ -10,9 +10,7 @@ import { createCrmToolkit, CrmConfigSchema, type CrmToolkit } from '../../plugin
 import type { ToolContext, ToolDefinition, ToolResult } from '../../src/plugins/api.js';
 import { silentLogger } from '../../src/log.js';
 import type { Db } from '../../src/storage/db.js';
-import { createPgDb } from '../../src/storage/pg.js';
-import { createPgliteDb } from '../../src/storage/pglite.js';
-import { createScratchDatabase } from '../../src/storage/testing.js';
+import { dbBackends } from '../../src/storage/test-backends.js';
 
 const NOW = new Date('2030-01-07T14:00:00Z');
 const N = 12;
@@ -27,29 +25,7 @@ function exec(tk: CrmToolkit, name: string, args: unknown, c: ToolContext): Prom
   return (tk.tools.find((t) => t.name === name) as ToolDefinition<unknown>).execute(args, c);
 }
 
-const backends = [
-  {
-    name: 'postgres',
-    async open(): Promise<{ db: Db; drop: () => Promise<void> }> {
-      const s = await createScratchDatabase('sbrace');
-      const db = createPgDb({ connectionString: s.url, max: 16 });
-      return {
-        db,
-        drop: async () => {
-          await db.close();
-          await s.drop();
-        },
-      };
-    },
-  },
-  {
-    name: 'pglite',
-    async open(): Promise<{ db: Db; drop: () => Promise<void> }> {
-      const db = await createPgliteDb();
-      return { db, drop: () => db.close() };
-    },
-  },
-];
+const backends = dbBackends('sbrace', { max: 16 });
 
 describe.each(backends)('booking races on $name', (backend) => {
   let db: Db;

@@ -17,9 +17,7 @@ import type { RedisCustomerCache } from '../../plugins/tools-crm/cache.js';
 import type { ToolContext, ToolDefinition, ToolResult } from '../../src/plugins/api.js';
 import { createLogger, silentLogger, type Logger } from '../../src/log.js';
 import type { Db } from '../../src/storage/db.js';
-import { createPgDb } from '../../src/storage/pg.js';
-import { createPgliteDb } from '../../src/storage/pglite.js';
-import { createScratchDatabase } from '../../src/storage/testing.js';
+import { dbBackends } from '../../src/storage/test-backends.js';
 
 const REDIS_URL = process.env.TEST_REDIS_URL ?? 'redis://127.0.0.1:6379';
 const NOW = new Date('2030-01-07T14:00:00Z');
@@ -94,29 +92,7 @@ async function waitUntil(cond: () => boolean, timeoutMs: number, what: string): 
 }
 
 /** One database per backend for the whole file; each test's toolkit borrows it (its close() is a no-op). */
-const backends = [
-  {
-    name: 'postgres',
-    async open(): Promise<{ db: Db; drop: () => Promise<void> }> {
-      const s = await createScratchDatabase('sbcache');
-      const db = createPgDb({ connectionString: s.url });
-      return {
-        db,
-        drop: async () => {
-          await db.close();
-          await s.drop();
-        },
-      };
-    },
-  },
-  {
-    name: 'pglite',
-    async open(): Promise<{ db: Db; drop: () => Promise<void> }> {
-      const db = await createPgliteDb();
-      return { db, drop: () => db.close() };
-    },
-  },
-];
+const backends = dbBackends('sbcache');
 
 describe.each(backends)('customer cache with $name', (backend) => {
   let shared: Db;

@@ -18,7 +18,7 @@ import type { ToolContext, ToolDefinition, ToolResult } from '../../src/plugins/
 import { silentLogger } from '../../src/log.js';
 import { createPgDb } from '../../src/storage/pg.js';
 import { createPgliteDb } from '../../src/storage/pglite.js';
-import { createScratchDatabase, type ScratchDatabase } from '../../src/storage/testing.js';
+import { locationBackends } from '../../src/storage/test-backends.js';
 
 const NOW = new Date('2030-01-07T14:00:00Z');
 const MARIA = '+12025550143';
@@ -100,21 +100,7 @@ function expectSpeakable(error: string): void {
   expect(error).not.toMatch(/\bat .*\.(ts|js):\d+|SELECT|INSERT|UPDATE|violates|constraint|syntax error|undefined/);
 }
 
-const backends = [
-  {
-    name: 'postgres',
-    async open(): Promise<{ location: string; drop: () => Promise<void> }> {
-      const s: ScratchDatabase = await createScratchDatabase('sbcrm');
-      return { location: s.url, drop: () => s.drop() };
-    },
-  },
-  {
-    name: 'pglite',
-    async open(): Promise<{ location: string; drop: () => Promise<void> }> {
-      return { location: 'pglite:memory', drop: async () => {} };
-    },
-  },
-];
+const backends = locationBackends('sbcrm');
 
 describe.each(backends)('CRM tools on $name', (backend) => {
   let tk: CrmToolkit;
