@@ -241,13 +241,22 @@ describe('on PostgreSQL', () => {
   }, 120_000);
 });
 
-test('the records database going away: the API answers 503, and the records wait in the journal', async () => {
-  const db = await createScratchDatabase('sbapi');
+/**
+ * Records on a scratch PostgreSQL reached through a relay the test can cut (`down`) and restore
+ * (`up`), served over HTTP; `dbUp` says whether the relay passes traffic when records start.
+ */
+async function behindRelay(
+  name: string,
+  dbUp: boolean,
+  body: (t: { rt: RecordsRuntime; http: Awaited<ReturnType<typeof serve>>; relay: DbOutage; registry: MetricsRegistry }) => Promise<void>,
+): Promise<void> {
+  const db = await createScratchDatabase(name);
   const target = new URL(db.url);
-  const proxy = new DbOutage({ host: target.hostname, port: Number(target.port || 5432) });
-  await proxy.up();
-  const viaProxy = new URL(db.url);
-  viaProxy.port = String(proxy.port);
+  const relay = new DbOutage({ host: target.hostname, port: Number(target.port || 5432) });
+  await relay.up();
+  const viaRelay = new URL(db.url);
+  viaRelay.port = String(relay.port);
+  if (!dbUp) await relay.down();
   const registry = new MetricsRegistry();
   const rt = await startRecords({
     config: CONFIG,
@@ -256,11 +265,22 @@ test('the records database going away: the API answers 503, and the records wait
     registry,
     http: true,
     apiToken: TOKEN,
-    override: { databaseUrl: viaProxy.toString(), journalDir: join(dir, 'journal-outage') },
+    override: { databaseUrl: viaRelay.toString(), journalDir: join(dir, `journal-${name}`) },
   });
   const http = await serve(rt, registry);
   try {
-    await proxy.down();
+    await body({ rt, http, relay, registry });
+  } finally {
+    await new Promise<void>((r) => http.server.close(() => r()));
+    await rt.close();
+    await relay.down();
+    await db.drop();
+  }
+}
+
+test('the records database going away: the API answers 503, and the records wait in the journal', async () => {
+  await behindRelay('sbapi', true, async ({ rt, http, relay, registry }) => {
+    await relay.down();
     playOrderCall(rt, callInfo('1800000001.1'));
     const r = await api<{ error: string }>(http, '/api/calls');
     expect(r.status).toBe(503);
@@ -269,59 +289,31 @@ test('the records database going away: the API answers 503, and the records wait
     expect(rt.records!.backlog()).toBe(1);
     expect(registry.render()).toContain('switchboard_records_journal_backlog 1');
 
-    await proxy.up();
+    await relay.up();
     await rt.records!.flushNow();
     expect(rt.records!.backlog()).toBe(0);
     const back = await api<CallRecord>(http, '/api/calls/1800000001.1');
     expect(back.status).toBe(200);
     expect(back.body.outcome).toBe('resolved');
-  } finally {
-    await new Promise<void>((r) => http.server.close(() => r()));
-    await rt.close();
-    await proxy.down();
-    await db.drop();
-  }
+  });
 }, 120_000);
 
 // Found in review: records used to need the database at start-up, so a restart during an
 // outage refused to start (and callers left in Stasis were never adopted).
 test('records start while the database is down: calls are journalled, the migrations run when it returns', async () => {
-  const db = await createScratchDatabase('sbapidown');
-  const target = new URL(db.url);
-  const proxy = new DbOutage({ host: target.hostname, port: Number(target.port || 5432) });
-  const viaProxy = new URL(db.url);
-  await proxy.up();
-  viaProxy.port = String(proxy.port);
-  await proxy.down();
-  const registry = new MetricsRegistry();
-  const rt = await startRecords({
-    config: CONFIG,
-    configDir: dir,
-    log: silentLogger,
-    registry,
-    http: true,
-    apiToken: TOKEN,
-    override: { databaseUrl: viaProxy.toString(), journalDir: join(dir, 'journal-down-at-start') },
-  });
-  const http = await serve(rt, registry);
-  try {
+  await behindRelay('sbapidown', false, async ({ rt, http, relay }) => {
     playOrderCall(rt, callInfo('1800000002.1'));
     expect((await api(http, '/api/calls')).status).toBe(503);
     await rt.records!.flushNow();
     expect(rt.records!.backlog()).toBe(1);
 
-    await proxy.up();
+    await relay.up();
     await rt.records!.flushNow();
     expect(rt.records!.backlog()).toBe(0);
     const back = await api<CallRecord>(http, '/api/calls/1800000002.1');
     expect(back.status).toBe(200);
     expect(back.body.outcome).toBe('resolved');
-  } finally {
-    await new Promise<void>((r) => http.server.close(() => r()));
-    await rt.close();
-    await proxy.down();
-    await db.drop();
-  }
+  });
 }, 120_000);
 
 test('an embedded PGlite directory is held by one process: a second opener and the CLI are told who holds it', async () => {
