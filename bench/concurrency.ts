@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { readdir } from 'node:fs/promises';
 import { sleep } from './lib/cleanup.js';
 import { concurrencyClip, type WrittenClip } from './lib/clips.js';
-import { childrenNamed, loadAverage, machineCpu, processCpuMs, processRssMiB, threadSchedMs } from './lib/procfs.js';
+import { allThreadsSched, childrenNamed, loadAverage, machineCpu, processCpuMs, processRssMiB, threadSchedMs, type ThreadSched } from './lib/procfs.js';
 import type { Scrape } from './lib/prometheus.js';
 import type { BenchSandbox } from './lib/sandbox.js';
 import { distribution, median, round, type Distribution } from './lib/stats.js';
@@ -80,6 +80,11 @@ export interface StepResult {
     switchboardMainThreadPercent: number | null;
     /** Time Switchboard's main thread was runnable but waited for a CPU, ms per second. */
     switchboardRunQueueWaitMsPerS: number | null;
+    /**
+     * Switchboard's busiest threads in the window: CPU % of a core and run-queue wait (ms/s).
+     * `main` is the main thread; the media worker is the one at a negative nice (when allowed).
+     */
+    switchboardThreads: { tid: number; main: boolean; nice: number; cpuPercent: number; waitMsPerS: number }[];
   };
   memory: { idleRssMiB: number | null; steadyRssMiB: number | null; perCallMiB: number | null; asteriskPerCallMiB: number | null };
   pacing: {
@@ -91,7 +96,7 @@ export interface StepResult {
     clockLatenessP99: number | null;
     packetsOut: number;
   };
-  vad: { windows: number; dropped: number; speechStarts: number; speechEnds: number; decisionsPerCall: number | null };
+  vad: { windows: number; dropped: number; /** Below the silence floor: decided without the model. */ quiet?: number; speechStarts: number; speechEnds: number; decisionsPerCall: number | null };
   rtp: { packetsIn: number; dropped: Record<string, number>; silenceFrames: number; concealedFrames: number };
   turns: {
     count: number;
@@ -213,6 +218,7 @@ async function runStep(n: number, clip: WrittenClip, opts: ConcurrencyOptions): 
     const [sb0, ast0, sipp0] = await cpuOf([sb.pid, astPid, sippPid]);
     const m0 = await machineCpu();
     const sched0 = await threadSchedMs(sb.pid);
+    const threads0 = await allThreadsSched(sb.pid);
     const t0 = performance.now();
     const rss: number[] = [];
     const astRss: number[] = [];
@@ -231,6 +237,7 @@ async function runStep(n: number, clip: WrittenClip, opts: ConcurrencyOptions): 
     const [sb1, ast1, sipp1] = await cpuOf([sb.pid, astPid, sippPid]);
     const m1 = await machineCpu();
     const sched1 = await threadSchedMs(sb.pid);
+    const threads1 = await allThreadsSched(sb.pid);
     const windowMs = performance.now() - t0;
     peak = Math.max(peak, activeMax);
 
@@ -301,6 +308,7 @@ async function runStep(n: number, clip: WrittenClip, opts: ConcurrencyOptions): 
         otherBusyCores: round((machineBusy - ours) / windowMs, 2),
         switchboardMainThreadPercent: sched0 && sched1 ? round(((sched1.runMs - sched0.runMs) / windowMs) * 100, 1) : null,
         switchboardRunQueueWaitMsPerS: sched0 && sched1 ? round((sched1.waitMs - sched0.waitMs) / (windowMs / 1000), 1) : null,
+        switchboardThreads: busyThreads(threads0, threads1, windowMs, sb.pid),
       },
       memory: {
         idleRssMiB: round(idleRssMiB, 1),
@@ -320,6 +328,7 @@ async function runStep(n: number, clip: WrittenClip, opts: ConcurrencyOptions): 
       vad: {
         windows: m.sum('switchboard_vad_windows_total'),
         dropped: m.sum('switchboard_vad_windows_dropped_total'),
+        quiet: m.sum('switchboard_vad_windows_quiet_total'),
         speechStarts: starts,
         speechEnds: ends,
         decisionsPerCall: round((starts + ends) / n, 1),
@@ -368,4 +377,22 @@ export async function runConcurrency(opts: ConcurrencyOptions): Promise<Concurre
     highestCleanStep: clean.length ? Math.max(...clean) : null,
     highestCleanPacingOkStep: cleanPacing.length ? Math.max(...cleanPacing) : null,
   };
+}
+
+/** Threads that used at least 1% of a core between two readings, busiest first. */
+function busyThreads(before: ThreadSched[], after: ThreadSched[], windowMs: number, pid: number): StepResult['cpu']['switchboardThreads'] {
+  const start = new Map(before.map((t) => [t.tid, t]));
+  return after
+    .map((t) => {
+      const b = start.get(t.tid);
+      return {
+        tid: t.tid,
+        main: t.tid === pid,
+        nice: t.nice,
+        cpuPercent: Math.round(((t.runMs - (b?.runMs ?? 0)) / windowMs) * 1000) / 10,
+        waitMsPerS: Math.round(((t.waitMs - (b?.waitMs ?? 0)) / (windowMs / 1000)) * 10) / 10,
+      };
+    })
+    .filter((t) => t.cpuPercent >= 1)
+    .sort((x, y) => y.cpuPercent - x.cpuPercent);
 }

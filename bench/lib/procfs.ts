@@ -91,6 +91,29 @@ export async function loadAverage(): Promise<[number, number, number]> {
   return [f[0] ?? Number.NaN, f[1] ?? Number.NaN, f[2] ?? Number.NaN];
 }
 
+export interface ThreadSched {
+  tid: number;
+  /** Nice value (per thread on Linux: the media worker raises its own). */
+  nice: number;
+  runMs: number;
+  waitMs: number;
+}
+
+/** Scheduler figures of every thread of `pid` (see threadSchedMs). */
+export async function allThreadsSched(pid: number): Promise<ThreadSched[]> {
+  const tids = await readdir(`/proc/${pid}/task`).catch(() => [] as string[]);
+  const out: ThreadSched[] = [];
+  for (const t of tids) {
+    const tid = Number(t);
+    const sched = await threadSchedMs(pid, tid);
+    const stat = await readFile(`/proc/${pid}/task/${tid}/stat`, 'utf8').catch(() => undefined);
+    // Fields after "(comm) ": state is field 3, nice field 19.
+    const nice = stat === undefined ? Number.NaN : Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+    if (sched) out.push({ tid, nice, ...sched });
+  }
+  return out;
+}
+
 /**
  * Scheduler figures of one thread (/proc/<pid>/task/<tid>/schedstat): time on a CPU and time
  * spent runnable but waiting for one (CPU contention), in ms.

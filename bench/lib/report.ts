@@ -143,6 +143,12 @@ export function observations(r: BenchResults): string[] {
       if ((s.cpu.machineBusyCores ?? 0) >= r.environment.nproc * 0.9) load.push(`machine CPU saturated (${fmt(s.cpu.machineBusyCores, 2)} of ${r.environment.nproc} cores busy, ${fmt(s.cpu.otherBusyCores, 2)} by other processes)`);
       if ((s.cpu.switchboardRunQueueWaitMsPerS ?? 0) > 50) {
         load.push(`Switchboard's event-loop thread ran ${fmt(s.cpu.switchboardMainThreadPercent, 0)}% of the time and waited ${fmt(s.cpu.switchboardRunQueueWaitMsPerS, 0)} ms/s for a CPU`);
+        const threads = (s.cpu.switchboardThreads ?? []).slice(0, 4);
+        if (threads.length > 0) {
+          load.push(
+            `its busiest threads: ${threads.map((t) => `${t.main ? 'main' : `tid ${t.tid}`}${t.nice !== 0 ? ` (nice ${t.nice})` : ''} ${fmt(t.cpuPercent, 0)}% cpu, waits ${fmt(t.waitMsPerS, 0)} ms/s`).join('; ')}`,
+          );
+        }
       }
       if (s.sipp.watchdog > 0) load.push(`SIPp's watchdog fired ${s.sipp.watchdog} times (SIPp itself late)`);
       if (s.sipp.retransmissions > 0) load.push(`${s.sipp.retransmissions} SIP retransmissions`);

@@ -30,6 +30,8 @@ export interface OpenedMedia extends SessionMedia {
   /** host:port for ExternalMedia's external_host. */
   readonly externalHost: string;
   setRemote(host: string, port: number): void;
+  /** Called if the media path dies under a live call (the media worker crashed). */
+  onLost?(handler: (err: Error) => void): void;
 }
 
 export interface MediaFactory {
@@ -428,6 +430,16 @@ export class CallController {
       },
     });
     if (resume) for (const [k, v] of Object.entries(resume.variables)) session.variables.set(k, v);
+    media.onLost?.((err) => {
+      // The caller can no longer hear or be heard: hand them to people rather than leave them in silence.
+      call.outcome = 'failed';
+      const overflow = this.opts.overflow;
+      log.error({ err, to: overflow }, 'media path lost mid-call; handing the caller over');
+      const handOver = overflow
+        ? ari.continueInDialplan(call.channelId, { context: overflow.context, extension: overflow.extension })
+        : ari.hangup(call.channelId);
+      handOver.catch((e: unknown) => log.error({ err: e }, 'could not hand the caller over after losing media'));
+    });
     call.session = session;
     session.start();
     log.info({ agent: agentName, format: this.format, adopted: resume !== undefined }, 'call up');

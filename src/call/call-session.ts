@@ -61,6 +61,7 @@ export class CallSession {
   private turnNo = 0;
   private readonly utterance: UtteranceBuffer;
   private readonly pendingUninterruptible = new Set<Promise<unknown>>();
+  private readonly pendingBargeIns = new Set<Promise<void>>();
   private activePlays = 0;
   /** Resolves when the previous play() has written all its audio (plays are serialised). */
   private playQueue: Promise<void> = Promise.resolve();
@@ -156,19 +157,27 @@ export class CallSession {
   }
 
   private bargeIn(onsetAt: number, decidedAt: number): void {
-    const { droppedMs, lastPacketAt } = this.deps.media.clear();
+    // The cut first: with the media worker it is a message, posted here before anything else.
+    const cleared = this.deps.media.clear();
+    const turn = this.turnNo;
+    const playedBefore = this.activePlayMs;
     this.turnCtl?.abort(new Error('barge-in'));
-    const rec = this.timings.bargeIn({
-      turn: this.turnNo,
-      speechOnsetAt: onsetAt,
-      decidedAt,
-      agentLastAudioAt: lastPacketAt ?? decidedAt,
-      playedMs: Math.max(0, this.activePlayMs - droppedMs),
-      droppedMs,
-    });
     this.deps.metrics.bargeIns.inc();
-    this.deps.metrics.bargeInReaction.observe(rec.reactionMs);
-    this.log.info({ turn: rec.turn, reactionMs: round(rec.reactionMs), playedMs: round(rec.playedMs) }, 'barge-in');
+    const recorded = cleared.then(({ droppedMs, lastPacketAt }) => {
+      const rec = this.timings.bargeIn({
+        turn,
+        speechOnsetAt: onsetAt,
+        decidedAt,
+        agentLastAudioAt: lastPacketAt ?? decidedAt,
+        playedMs: Math.max(0, playedBefore - droppedMs),
+        droppedMs,
+      });
+      this.deps.metrics.bargeInReaction.observe(rec.reactionMs);
+      this.log.info({ turn: rec.turn, reactionMs: round(rec.reactionMs), playedMs: round(rec.playedMs) }, 'barge-in');
+    }).catch((err: unknown) => this.log.error({ err }, 'barge-in: recording it failed'));
+    // The call summary waits for it (a caller may hang up right after barging in).
+    this.pendingBargeIns.add(recorded);
+    void recorded.finally(() => this.pendingBargeIns.delete(recorded));
   }
 
   private onAgentAudioStarted(at: number): void {
@@ -321,7 +330,7 @@ export class CallSession {
   }
 
   private async teardown(outcome: CallOutcome): Promise<CallSummary> {
-    this.deps.media.clear();
+    const cleared = this.deps.media.clear();
     this.callCtl.abort(new Error(`call ended: ${outcome}`));
     if (this.pendingUninterruptible.size > 0) {
       const grace = this.deps.uninterruptibleGraceMs ?? 10_000;
@@ -340,6 +349,8 @@ export class CallSession {
       this.log.error({ err }, 'agent onCallEnd threw');
     }
     this.deps.vad.close();
+    await cleared;
+    await Promise.all(this.pendingBargeIns);
     await this.deps.media.close();
     return {
       info: this.info,

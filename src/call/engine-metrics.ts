@@ -19,6 +19,7 @@ export function createEngineMetrics(r: MetricsRegistry) {
     rtpPacketsIn: r.counter('switchboard_rtp_packets_in_total', 'RTP packets received (ended calls)'),
     rtpPacketsOut: r.counter('switchboard_rtp_packets_out_total', 'RTP packets sent (ended calls)'),
     vadWindows: r.counter('switchboard_vad_windows_total', 'VAD windows inferred (ended calls)'),
+    vadWindowsQuiet: r.counter('switchboard_vad_windows_quiet_total', 'VAD windows below the silence floor, decided unvoiced without the model (ended calls)'),
     vadWindowsDropped: r.counter('switchboard_vad_windows_dropped_total', 'VAD windows dropped because inference fell behind'),
     vadSpeechStarts: r.counter('switchboard_vad_speech_starts_total', 'VAD speech-start decisions'),
     vadSpeechEnds: r.counter('switchboard_vad_speech_ends_total', 'VAD end-of-turn decisions'),

@@ -15,6 +15,12 @@ export interface PlayoutWriter {
   readonly done: Promise<{ completed: boolean; playedMs: number; droppedMs: number }>;
 }
 
+export interface ClearOutcome {
+  droppedMs: number;
+  /** Send time of the last packet before the cut; undefined if nothing was ever sent. */
+  lastPacketAt: number | undefined;
+}
+
 export interface SessionMedia {
   /** Rate of PCM the media edge accepts and emits (the codec's rate). */
   readonly sampleRate: SampleRate;
@@ -22,8 +28,12 @@ export interface SessionMedia {
   onFrame(handler: (frame: AudioFrame, arrivalMs: number) => void): void;
   /** Start a playout item for paced output; at most one is open at a time. */
   openPlayout(): PlayoutWriter;
-  /** Drop everything queued now; nothing more is sent after the current tick. */
-  clear(): { droppedMs: number; lastPacketAt: number | undefined };
+  /**
+   * Drop everything queued; nothing written before this call is sent after the media thread
+   * has run it (at once in-thread; with the media worker, as soon as it reads the message).
+   * Resolves with what was dropped and when the last packet before the cut was sent.
+   */
+  clear(): Promise<ClearOutcome>;
   /** Called with the send time of the first packet of each talkspurt. */
   onTalkspurtStart(handler: (at: number) => void): void;
   /** True while audio is queued or being sent. */

@@ -12,6 +12,16 @@ export interface HistogramSummary {
   max: number;
 }
 
+/** A histogram as plain data (structured-clone safe), e.g. to cross a worker boundary. */
+export interface HistogramSnapshot {
+  bucketMs: number;
+  limitMs: number;
+  buckets: Uint32Array;
+  total: number;
+  sum: number;
+  maximum: number;
+}
+
 export class LatencyHistogram {
   readonly bucketMs: number;
   readonly limitMs: number;
@@ -81,6 +91,28 @@ export class LatencyHistogram {
     this.total += other.total;
     this.sum += other.sum;
     if (other.maximum > this.maximum) this.maximum = other.maximum;
+  }
+
+  /** A copy of the counts (see `fromSnapshot`). */
+  snapshot(): HistogramSnapshot {
+    return { bucketMs: this.bucketMs, limitMs: this.limitMs, buckets: this.buckets.slice(), total: this.total, sum: this.sum, maximum: this.maximum };
+  }
+
+  /** The histogram a `snapshot()` was taken of. */
+  static fromSnapshot(s: HistogramSnapshot): LatencyHistogram {
+    const h = new LatencyHistogram({ bucketMs: s.bucketMs, limitMs: s.limitMs });
+    if (s.buckets.length !== h.buckets.length) throw new RangeError('histogram snapshot: bucket count does not match its layout');
+    h.buckets.set(s.buckets);
+    h.total = s.total;
+    h.sum = s.sum;
+    h.maximum = s.maximum;
+    return h;
+  }
+
+  /** Replace the counts with a snapshot's (same layout). */
+  restore(s: HistogramSnapshot): void {
+    this.reset();
+    this.merge(LatencyHistogram.fromSnapshot(s));
   }
 
   reset(): void {

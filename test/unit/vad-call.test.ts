@@ -103,7 +103,8 @@ function harness(options: Partial<CallVadOptions> & { manual?: boolean } = {}): 
   const rate = options.sampleRate ?? 8000;
   const source = new ScriptedSource(options.manual ?? false);
   const clock = { t: 0 };
-  const vad = new CallVad(source, { sampleRate: rate, now: () => clock.t, ...options });
+  // These tests script "silence" as digital zero: the silence floor is tested on its own below.
+  const vad = new CallVad(source, { sampleRate: rate, now: () => clock.t, silenceFloorDbfs: null, ...options });
   const events: TurnEvent[] = [];
   vad.onEvent((e) => events.push(e));
   const packet = rate / 50;
@@ -287,4 +288,80 @@ describe('CallVad', () => {
     const h = harness();
     expect(() => h.vad.push({ samples: new Int16Array(320), sampleRate: 16000 }, 0)).toThrow(/8000 Hz/);
   });
+
+  describe('silence floor', () => {
+    /** Samples [from, to) as low white-ish noise at about `dbfs` RMS (deterministic), elsewhere zero. */
+    function quietNoise(total: number, dbfs: number): Int16Array {
+      const s = new Int16Array(total);
+      const amp = 32768 * 10 ** (dbfs / 20) * Math.sqrt(3); // uniform in [-a, a] has RMS a / sqrt(3)
+      let x = 12345;
+      for (let i = 0; i < total; i++) {
+        x = (x * 1103515245 + 12345) & 0x7fffffff;
+        s[i] = Math.round(((x / 0x7fffffff) * 2 - 1) * amp);
+      }
+      return s;
+    }
+
+    it('decides quiet windows unvoiced without the model, in audio order, and counts them', async () => {
+      const h = harness({ silenceFloorDbfs: -60, turn: { minSpeechMs: 64, endOfTurnSilenceMs: 64 } });
+      // Windows 0-1 silent, 2-3 loud, 4-8 silent (9 windows of 256 samples).
+      await h.pushPackets(audio(8000, 2304, [[512, 1024]]));
+      await h.vad.whenIdle();
+      const stream = h.source.stream as ScriptedStream;
+      // The model saw the two loud windows plus one primer (window 1, the last quiet one before them).
+      expect(stream.windows).toHaveLength(3);
+      expect(stream.windows[0]!.every((v) => v === 0)).toBe(true);
+      expect(h.vad.stats).toMatchObject({ windowsProcessed: 2, windowsPrimed: 1, windowsQuiet: 7 });
+      // The same events, at the same wire times, as with every window inferred (test above).
+      expect(h.events).toEqual([
+        { type: 'speech_start', onsetAt: 1060, decidedAt: 1120 },
+        { type: 'speech_end', lastSpeechAt: 1120, decidedAt: 1180, speechMs: 64, tooShort: false },
+      ]);
+    });
+
+    it('lets through windows above the floor: line noise at -50 dBFS is inferred, -70 dBFS is not', async () => {
+      const loud = harness({ silenceFloorDbfs: -60 });
+      await loud.pushPackets(quietNoise(256 * 6, -50));
+      await loud.vad.whenIdle();
+      expect(loud.vad.stats).toMatchObject({ windowsProcessed: 6, windowsQuiet: 0 });
+      const hushed = harness({ silenceFloorDbfs: -60 });
+      await hushed.pushPackets(quietNoise(256 * 6, -70));
+      await hushed.vad.whenIdle();
+      expect(hushed.vad.stats).toMatchObject({ windowsProcessed: 0, windowsQuiet: 6 });
+      expect(hushed.source.stream?.windows).toHaveLength(0);
+    });
+
+    it('resets the model state after a long quiet run (once per run), then primes it before speech', async () => {
+      const h = harness({ silenceFloorDbfs: -60, turn: { minSpeechMs: 32, endOfTurnSilenceMs: 64 } });
+      // 3 quiet windows (no reset), loud, 12 quiet (one reset at the 8th), loud, quiet tail.
+      const w = 256;
+      await h.pushPackets(audio(8000, w * 20, [[3 * w, 4 * w], [16 * w, 17 * w]]));
+      await h.vad.whenIdle();
+      const stream = h.source.stream as ScriptedStream;
+      expect(stream.resets).toBe(1);
+      expect(h.vad.stats.windowsPrimed).toBe(2);
+      expect(h.events.map((e) => e.type)).toEqual(['speech_start', 'speech_end', 'speech_start', 'speech_end']);
+    });
+
+    it('never drops a primer or turns it into a gap when inference falls behind', async () => {
+      const h = harness({ manual: true, silenceFloorDbfs: -60, maxQueuedWindows: 1, turn: { minSpeechMs: 32, endOfTurnSilenceMs: 32 } });
+      const w = 256;
+      await h.pushPackets(audio(8000, w * 8, [[2 * w, 5 * w]]));
+      const stream = h.source.stream as ScriptedStream;
+      while (stream.pending.length > 0) {
+        stream.release();
+        await flush();
+      }
+      await h.vad.whenIdle();
+      expect(h.vad.stats.windowsPrimed).toBe(1);
+      // 8 windows: 2 quiet before + 3 loud (some dropped: queue of 1) + 3 quiet after; every one decided or dropped.
+      const s = h.vad.stats;
+      expect(s.windowsQuiet + s.windowsProcessed + s.windowsDropped).toBe(8);
+    });
+
+    it('rejects a floor that is not a negative dBFS value', () => {
+      expect(() => new CallVad(new ScriptedSource(), { sampleRate: 8000, silenceFloorDbfs: 3 })).toThrow(/silenceFloorDbfs/);
+    });
+  });
 });
+

@@ -11,6 +11,15 @@
  * by more than `maxQueuedWindows`, the oldest waiting windows are dropped: consecutive
  * dropped windows coalesce into one gap, fed to the detector as "not observed" (it keeps
  * the previous voiced/unvoiced class for that time), and `stats.windowsDropped` counts them.
+ *
+ * Quiet windows (RMS below `silenceFloorDbfs`, default -60 dBFS: a muted or digitally silent
+ * line, far below any speech) are decided "unvoiced" without running the model: Silero
+ * answers ~0 for them anyway, and on a telephone line they are most of the time. After
+ * QUIET_RESET_WINDOWS of them in a row the model's recurrent state is reset. Silero needs
+ * context to call an onset promptly (from a cold state it is ~100 ms late), so the first
+ * window above the floor is preceded by the last quiet one, run only to warm the state (its
+ * decision was already made). They keep their place in the queue, so decisions stay in
+ * audio order.
  */
 import type { AudioFrame } from '../frame.js';
 import type { VadSampleRate } from './silero-layout.js';
@@ -26,7 +35,12 @@ export interface CallVadOptions {
   maxQueuedWindows?: number;
   /** Clock for `decidedAt`; must be the clock arrival times use (default performance.now). */
   now?: () => number;
+  /** Windows quieter than this (RMS, dBFS) skip the model as unvoiced; null runs every window. Default -60. */
+  silenceFloorDbfs?: number | null;
 }
+
+/** Consecutive quiet windows after which the model's state is reset (256 ms at 32 ms windows). */
+const QUIET_RESET_WINDOWS = 8;
 
 export interface CallVadStats {
   /** Windows the model produced a probability for. */
@@ -35,6 +49,10 @@ export interface CallVadStats {
   windowsDropped: number;
   /** Windows whose inference failed (treated like dropped ones for turn-taking). */
   inferenceErrors: number;
+  /** Windows below the silence floor, decided unvoiced without the model. */
+  windowsQuiet: number;
+  /** Quiet windows run afterwards only to warm the model before speech. */
+  windowsPrimed: number;
   speechStarts: number;
   speechEnds: number;
   /** Most windows ever waiting at once. */
@@ -44,6 +62,14 @@ export interface CallVadStats {
 interface QueuedWindow {
   kind: 'window';
   samples: Float32Array;
+  /** Run to warm the model's state only: no decision (one was made when it was quiet). */
+  primeOnly?: true;
+  firstPacketAt: number;
+  lastPacketAt: number;
+}
+
+interface QueuedQuiet {
+  kind: 'quiet';
   firstPacketAt: number;
   lastPacketAt: number;
 }
@@ -55,7 +81,7 @@ interface QueuedGap {
   lastPacketAt: number;
 }
 
-type Queued = QueuedWindow | QueuedGap;
+type Queued = QueuedWindow | QueuedQuiet | QueuedGap;
 
 export type CallVadEventHandler = (event: TurnEvent) => void;
 
@@ -67,6 +93,8 @@ export class CallVad {
     windowsProcessed: 0,
     windowsDropped: 0,
     inferenceErrors: 0,
+    windowsQuiet: 0,
+    windowsPrimed: 0,
     speechStarts: 0,
     speechEnds: 0,
     maxQueued: 0,
@@ -83,6 +111,13 @@ export class CallVad {
   /** Window buffers whose inference has settled, reused to avoid garbage per window. */
   private spare: Float32Array[] = [];
   private filled = 0;
+  /** Sum of squares of the window being filled (samples in [-1, 1)). */
+  private fillEnergy = 0;
+  /** fillEnergy below which a full window is quiet; -1 when the floor is off. */
+  private readonly quietEnergy: number;
+  private quietRun = 0;
+  /** The last quiet window's samples, while the quiet run lasts (see the header). */
+  private primer: Float32Array | undefined;
   private fillFirstPacketAt = 0;
   private queue: Queued[] = [];
   private queuedWindows = 0;
@@ -102,6 +137,10 @@ export class CallVad {
     this.windowSamples = this.stream.windowSamples;
     this.windowMs = (this.windowSamples * 1000) / this.sampleRate;
     this.fill = new Float32Array(this.windowSamples);
+    const floor = options.silenceFloorDbfs === undefined ? -60 : options.silenceFloorDbfs;
+    if (floor !== null && !(Number.isFinite(floor) && floor < 0)) throw new Error('CallVad: silenceFloorDbfs must be a negative number of dBFS or null');
+    // RMS < 10^(floor/20)  <=>  sum of squares < n * 10^(floor/10)
+    this.quietEnergy = floor === null ? -1 : this.windowSamples * 10 ** (floor / 10);
   }
 
   get endOfTurnSilenceMs(): number {
@@ -144,13 +183,32 @@ export class CallVad {
       if (this.filled === 0) this.fillFirstPacketAt = arrivalMs;
       const take = Math.min(s.length - i, this.windowSamples - this.filled);
       const fill = this.fill;
-      for (let k = 0; k < take; k++) fill[this.filled + k] = (s[i + k] as number) / 32768;
+      let energy = 0;
+      for (let k = 0; k < take; k++) {
+        const v = (s[i + k] as number) / 32768;
+        fill[this.filled + k] = v;
+        energy += v * v;
+      }
+      this.fillEnergy += energy;
       this.filled += take;
       i += take;
       if (this.filled === this.windowSamples) {
-        this.enqueue({ kind: 'window', samples: fill, firstPacketAt: this.fillFirstPacketAt, lastPacketAt: arrivalMs });
-        this.fill = this.spare.pop() ?? new Float32Array(this.windowSamples);
+        if (this.fillEnergy < this.quietEnergy) {
+          this.queue.push({ kind: 'quiet', firstPacketAt: this.fillFirstPacketAt, lastPacketAt: arrivalMs });
+          // Keep these samples as the primer; fill the previous primer's buffer next.
+          const previous = this.primer;
+          this.primer = fill;
+          this.fill = previous ?? this.spare.pop() ?? new Float32Array(this.windowSamples);
+        } else {
+          if (this.primer) {
+            this.queue.push({ kind: 'window', samples: this.primer, primeOnly: true, firstPacketAt: this.fillFirstPacketAt, lastPacketAt: this.fillFirstPacketAt });
+            this.primer = undefined;
+          }
+          this.enqueue({ kind: 'window', samples: fill, firstPacketAt: this.fillFirstPacketAt, lastPacketAt: arrivalMs });
+          this.fill = this.spare.pop() ?? new Float32Array(this.windowSamples);
+        }
         this.filled = 0;
+        this.fillEnergy = 0;
       }
     }
     this.pump();
@@ -166,6 +224,9 @@ export class CallVad {
   reset(): void {
     this.epoch++;
     this.filled = 0;
+    this.fillEnergy = 0;
+    this.quietRun = 0;
+    this.primer = undefined;
     this.queue = [];
     this.queuedWindows = 0;
     this.detector.reset();
@@ -195,7 +256,7 @@ export class CallVad {
 
   /** Turn the oldest waiting window into (part of) a gap. */
   private dropOldestWindow(): void {
-    const i = this.queue.findIndex((q) => q.kind === 'window');
+    const i = this.queue.findIndex((q) => q.kind === 'window' && !q.primeOnly);
     const w = this.queue[i];
     if (!w || w.kind !== 'window') return;
     const prev = this.queue[i - 1];
@@ -223,7 +284,14 @@ export class CallVad {
         this.decide(undefined, next.windows * this.windowMs, next.firstPacketAt, next.lastPacketAt);
         continue;
       }
-      this.queuedWindows--;
+      if (next.kind === 'quiet') {
+        this.stats.windowsQuiet++;
+        if (++this.quietRun === QUIET_RESET_WINDOWS) this.stream.reset();
+        this.decide(0, this.windowMs, next.firstPacketAt, next.lastPacketAt);
+        continue;
+      }
+      this.quietRun = 0;
+      if (!next.primeOnly) this.queuedWindows--;
       this.inFlight = true;
       const epoch = this.epoch;
       void this.stream.infer(next.samples).then(
@@ -243,7 +311,9 @@ export class CallVad {
   private settle(epoch: number, w: QueuedWindow, probability: number | undefined): void {
     this.inFlight = false;
     this.recycle(w.samples);
-    if (epoch === this.epoch && !this.closed) {
+    if (w.primeOnly) {
+      if (epoch === this.epoch && !this.closed && probability !== undefined) this.stats.windowsPrimed++;
+    } else if (epoch === this.epoch && !this.closed) {
       if (probability !== undefined) this.stats.windowsProcessed++;
       this.decide(probability, this.windowMs, w.firstPacketAt, w.lastPacketAt);
     }

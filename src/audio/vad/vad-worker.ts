@@ -11,8 +11,8 @@
  * of that stream still waiting in the batcher (or running) then updates only the discarded
  * object, never the new state, whichever comes first, the run or the reset.
  */
-import { readlinkSync } from 'node:fs';
 import { isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { currentOsThreadId } from '../../threads/worker-bootstrap.js';
 import { isVadSampleRate } from './silero-layout.js';
 import { SileroVadModel } from './silero-model.js';
 import type { VadStream } from './silero-stream.js';
@@ -183,16 +183,6 @@ export async function runVadWorker(port: MessagePort, init: VadWorkerInit): Prom
     windows: { 8000: [...model.layout.windows[8000]], 16000: [...model.layout.windows[16000]] },
     ...(osThreadId !== undefined ? { osThreadId } : {}),
   });
-}
-
-/** This thread's Linux tid (/proc/thread-self -> "<pid>/task/<tid>"); undefined elsewhere. */
-function currentOsThreadId(): number | undefined {
-  try {
-    const tid = Number(/\/task\/(\d+)$/.exec(readlinkSync('/proc/thread-self'))?.[1]);
-    return Number.isInteger(tid) && tid > 0 ? tid : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 if (!isMainThread && parentPort && isVadWorkerData(workerData)) {

@@ -23,14 +23,12 @@
  * state. After `maxRestarts` consecutive crashes (a worker that stayed up `healthyAfterMs`
  * clears the count) the source gives up and rejects every window.
  *
- * TypeScript: under tsx or vitest this file is .ts and so is the worker entry, which a fresh
- * thread cannot load by itself (loader hooks registered in the parent do not reach workers
- * in Node 20, and `--import tsx` in a worker's execArgv does not either). The worker is
- * therefore started from a two-line bootstrap that registers tsx's ESM loader inside the
- * new thread and then imports the entry. Compiled to .js, the entry is imported directly.
+ * TypeScript: the worker is started through src/threads/worker-bootstrap.ts (tsx's loader is
+ * registered inside the new thread when the entry is .ts).
  */
-import { Worker } from 'node:worker_threads';
+import type { Worker } from 'node:worker_threads';
 import { createLogger, type Logger } from '../../log.js';
+import { siblingEntry, startWorker } from '../../threads/worker-bootstrap.js';
 import type { SileroVersion, VadSampleRate } from './silero-layout.js';
 import type { SileroSessionOptions } from './silero-model.js';
 import type { VadStream, VadStreamSource } from './silero-stream.js';
@@ -124,19 +122,7 @@ interface Resolved {
 
 /** The default worker entry: the sibling of this module, with this module's extension. */
 export function defaultVadWorkerEntry(): URL {
-  return new URL(/\.[cm]?ts$/.test(new URL(import.meta.url).pathname) ? './vad-worker.ts' : './vad-worker.js', import.meta.url);
-}
-
-/**
- * The script a worker starts from: imports `entry`, first registering tsx's loader in the
- * new thread when the entry is TypeScript. Runs as an eval'd (CommonJS) script; a failure
- * is an unhandled rejection there, which ends the thread with an 'error' event.
- */
-function bootstrap(entry: URL): string {
-  const load = `import(${JSON.stringify(entry.href)})`;
-  if (!/\.[cm]?ts$/.test(entry.pathname)) return `${load};`;
-  const tsx = import.meta.resolve('tsx/esm/api');
-  return `import(${JSON.stringify(tsx)}).then((tsx) => { tsx.register(); return ${load}; });`;
+  return siblingEntry(import.meta.url, 'vad-worker');
 }
 
 function nonNegative(name: string, v: number): number {
@@ -177,7 +163,7 @@ interface Spawned {
 
 /** Start a worker and wait until its model is loaded; a worker that fails is terminated. */
 async function spawn(o: Resolved): Promise<Spawned> {
-  const worker = new Worker(bootstrap(o.entry), { eval: true, workerData: o.init });
+  const worker = startWorker(o.entry, { workerData: o.init });
   try {
     const ready = await new Promise<ReadyMessage>((resolve, reject) => {
       const finish = (err: Error | undefined, msg?: ReadyMessage): void => {
