@@ -80,6 +80,19 @@ export interface RunningSwitchboard {
   stop(): Promise<void>;
 }
 
+/**
+ * SWITCHBOARD_VAD_SILENCE_FLOOR_DBFS: windows quieter than this skip Silero as unvoiced
+ * (default -60; "off" runs the model on every window). A negative number from -120 to -20.
+ */
+function vadSilenceFloorFromEnv(): number | null | undefined {
+  const raw = process.env.SWITCHBOARD_VAD_SILENCE_FLOOR_DBFS;
+  if (raw === undefined || raw === '') return undefined;
+  if (raw === 'off') return null;
+  const n = Number(raw);
+  if (!Number.isFinite(n) || n < -120 || n > -20) throw new Error(`SWITCHBOARD_VAD_SILENCE_FLOOR_DBFS must be "off" or a number from -120 to -20 (got "${raw}")`);
+  return n;
+}
+
 /** SWITCHBOARD_VAD_WINDOW_MS: 32 (default), 64 or 96; anything else is a startup error. */
 function vadWindowMsFromEnv(): 32 | 64 | 96 | undefined {
   const raw = process.env.SWITCHBOARD_VAD_WINDOW_MS;
@@ -126,6 +139,7 @@ export async function startSwitchboard(opts: SwitchboardOptions): Promise<Runnin
     log: log.child({ component: 'media' }),
     ...(opts.turn ? { defaultTurn: opts.turn } : {}),
     ...(vadWindowMsFromEnv() ? { vadWindowMs: vadWindowMsFromEnv() } : {}),
+    ...(vadSilenceFloorFromEnv() !== undefined ? { vadSilenceFloorDbfs: vadSilenceFloorFromEnv() } : {}),
   });
   try {
     await media.start();
@@ -137,14 +151,22 @@ export async function startSwitchboard(opts: SwitchboardOptions): Promise<Runnin
   registry.quantileView('switchboard_rtp_send_deviation_ms', 'Outbound RTP: |send time - scheduled time| per packet (ended calls)', asQuantiles(media.pacing.sendDeviation));
   registry.quantileView('switchboard_rtp_interval_jitter_ms', 'Outbound RTP: |packet interval - 20 ms| within talkspurts (ended calls)', asQuantiles(media.pacing.intervalJitter));
   registry.quantileView('switchboard_media_clock_lateness_ms', 'Shared 20 ms media clock: tick lateness', asQuantiles(media.clockLateness));
-  const ari = await connectAri({
-    url: opts.ari.url,
-    username: opts.ari.username,
-    password: opts.ari.password,
-    app: opts.ari.app,
-    logger: log,
-    ...(opts.ariTimeoutMs !== undefined ? { initialTimeoutMs: opts.ariTimeoutMs } : {}),
-  });
+  let ari: Awaited<ReturnType<typeof connectAri>>;
+  try {
+    ari = await connectAri({
+      url: opts.ari.url,
+      username: opts.ari.username,
+      password: opts.ari.password,
+      app: opts.ari.app,
+      logger: log,
+      ...(opts.ariTimeoutMs !== undefined ? { initialTimeoutMs: opts.ariTimeoutMs } : {}),
+    });
+  } catch (err) {
+    // No ARI, no calls: let go of the worker threads started above.
+    await media.close();
+    await vad.close();
+    throw err;
+  }
   const sessions = openSessionStore(SessionsConfigSchema.parse(opts.sessions ?? {}), { log, registry });
   const controller = new CallController({
     ari,

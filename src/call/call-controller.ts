@@ -431,6 +431,11 @@ export class CallController {
     });
     if (resume) for (const [k, v] of Object.entries(resume.variables)) session.variables.set(k, v);
     media.onLost?.((err) => {
+      // Already leaving (transfer, hang-up): that goes on; the media no longer matters.
+      if (call.outcome !== undefined) {
+        log.warn({ err, outcome: call.outcome }, 'media path lost while the call was ending');
+        return;
+      }
       // The caller can no longer hear or be heard: hand them to people rather than leave them in silence.
       call.outcome = 'failed';
       const overflow = this.opts.overflow;

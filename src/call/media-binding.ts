@@ -36,6 +36,8 @@ export interface RtpMediaFactoryOptions {
    * halves VAD CPU, at the price of coarser speech decisions (barge-in waits a window longer).
    */
   vadWindowMs?: 32 | 64 | 96;
+  /** VAD windows quieter than this (dBFS RMS) skip the model as unvoiced; null: never (see CallVad). Default -60. */
+  vadSilenceFloorDbfs?: number | null;
   defaultTurn?: Partial<TurnDetectorConfig>;
   /**
    * 'worker': the RTP endpoints and the media clock run on a media worker thread (what
@@ -127,6 +129,7 @@ export function createRtpMediaFactory(opts: RtpMediaFactoryOptions): RtpMediaFac
       const vad = new CallVad(opts.vadSource, {
         sampleRate,
         ...(windowSamples ? { windowSamples } : {}),
+        ...(opts.vadSilenceFloorDbfs !== undefined ? { silenceFloorDbfs: opts.vadSilenceFloorDbfs } : {}),
         turn: { ...opts.defaultTurn, ...opts.turnFor?.(agentName), ...turn },
       });
       return {

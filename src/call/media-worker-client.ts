@@ -9,13 +9,16 @@
  * event loop does nothing heavier than one 20 ms tick of packets).
  *
  * Times: the worker stamps arrivals and sends with its own performance.now(); they are moved
- * onto this thread's timeline with the difference of the two threads' timeOrigin, so turn
- * latency and barge-in reaction subtract correctly from the main thread's VAD times.
+ * onto this thread's timeline through the monotonic clock both threads share (see
+ * monotonicOrigin), so turn latency and barge-in reaction subtract correctly from the main
+ * thread's VAD times.
  *
- * Failure: if the worker dies, every open call's media is lost (its sockets went with it):
- * outstanding requests settle (opens reject, clears and closes resolve), each media's
- * `onLost` handler runs (the controller hangs the call up) and the next call starts a
- * new worker.
+ * Failure: if the worker dies — or stops answering: a ping every WATCHDOG_PERIOD_MS while
+ * calls are up, and every request, must be answered within `replyTimeoutMs`, else the worker
+ * is terminated — every open call's media is lost (its sockets went with it): outstanding
+ * requests settle (opens reject, clears and closes resolve), each live media's `onLost`
+ * handler runs (the controller hands the caller to the overflow queue) and the next call
+ * starts a new worker.
  */
 import type { Worker } from 'node:worker_threads';
 import type { AudioFrame, SampleRate } from '../audio/frame.js';
@@ -27,7 +30,7 @@ import type { PortRange } from '../rtp/udp-bind.js';
 import type { PriorityOutcome, ThreadPriority } from '../threads/thread-priority.js';
 import { siblingEntry, startWorker } from '../threads/worker-bootstrap.js';
 import type { OpenedMedia } from './call-controller.js';
-import { FRAME_FIELDS, type ClosedStatsMessage, type FromMediaWorker, type MediaCommand, type MediaWorkerInit, type ToMediaWorker } from './media-worker-protocol.js';
+import { FRAME_FIELDS, monotonicOrigin, type ClosedStatsMessage, type FromMediaWorker, type MediaCommand, type MediaWorkerInit, type ToMediaWorker } from './media-worker-protocol.js';
 import type { ClosedMediaStats } from './rtp-session-media.js';
 import type { ClearOutcome, PlayoutWriter } from './session-ports.js';
 
@@ -41,6 +44,8 @@ export interface MediaWorkerClientOptions {
   entry?: URL;
   startTimeoutMs?: number;
   clockReportMs?: number;
+  /** A worker that leaves a request (or a watchdog ping) unanswered this long is hung. Default 5 s. */
+  replyTimeoutMs?: number;
   /** Scheduling priority of the media thread (default 'normal'; Switchboard asks for 'realtime'). */
   priority?: ThreadPriority;
 }
@@ -61,7 +66,9 @@ interface Running {
   osThreadId: number | undefined;
 }
 
-type Pending = { resolve(v: FromMediaWorker): void; reject(err: Error): void };
+type Pending = { resolve(v: FromMediaWorker): void; reject(err: Error): void; timer: NodeJS.Timeout };
+
+const WATCHDOG_PERIOD_MS = 2_000;
 
 export class MediaWorkerClient {
   /** The worker's media clock: lateness of its ticks (refreshed every clockReportMs). */
@@ -86,6 +93,7 @@ export class MediaWorkerClient {
   private pcmUsed = 0;
   private flushQueued = false;
   private stopped = false;
+  private watchdog: NodeJS.Timeout | undefined;
 
   constructor(private readonly opts: MediaWorkerClientOptions) {}
 
@@ -124,19 +132,29 @@ export class MediaWorkerClient {
     }
     if (reply.type !== 'opened') throw new MediaWorkerError(`media worker: unexpected reply ${reply.type} to open`);
     const media = new RemoteSessionMedia(this, id, getCodec(o.format).sampleRate, reply.externalHost, o.log, o.onClose);
-    this.medias.set(id, media);
+    if (this.current !== run) {
+      // The worker died between its answer and now: the endpoint is gone already.
+      media.workerLost(new MediaWorkerError('media worker died while the call was being set up'));
+    } else {
+      this.medias.set(id, media);
+    }
     return media;
   }
 
   /** Close every call's media and stop the worker. */
   async stop(): Promise<void> {
     this.stopped = true;
-    const run = this.current;
-    if (!run) return;
-    await Promise.allSettled([...this.medias.values()].map((m) => m.close()));
-    this.flush();
+    clearInterval(this.watchdog);
+    this.watchdog = undefined;
+    // A worker still starting is stopped too, once it is up.
+    const run = this.current ?? (await this.running?.catch(() => undefined));
+    if (!run || this.current !== run) return;
     const exited = new Promise<void>((r) => run.worker.once('exit', () => r()));
-    run.worker.postMessage({ type: 'shutdown' } satisfies ToMediaWorker);
+    await Promise.allSettled([...this.medias.values()].map((m) => m.close()));
+    if (this.current === run) {
+      this.flush();
+      run.worker.postMessage({ type: 'shutdown' } satisfies ToMediaWorker);
+    }
     const timer = setTimeout(() => void run.worker.terminate(), 2_000);
     await exited;
     clearTimeout(timer);
@@ -181,10 +199,22 @@ export class MediaWorkerClient {
     worker.postMessage({ type: 'batch', commands, pcm } satisfies ToMediaWorker, [pcm.buffer]);
   };
 
-  /** A request number whose answer resolves the promise (see `settle`). */
+  /**
+   * A request number whose answer resolves the promise (see `settle`). A worker that does not
+   * answer within replyTimeoutMs is hung: it is terminated, which settles every request.
+   */
   awaitReply(): { req: number; reply: Promise<FromMediaWorker> } {
     const req = ++this.nextReq;
-    const reply = new Promise<FromMediaWorker>((resolve, reject) => this.pending.set(req, { resolve, reject }));
+    const run = this.current;
+    const timeoutMs = this.opts.replyTimeoutMs ?? 5_000;
+    const reply = new Promise<FromMediaWorker>((resolve, reject) => {
+      const timer = setTimeout(() => {
+        if (run) this.hung(run, `no answer to a request within ${timeoutMs} ms`);
+        else this.settleWith(req, new MediaWorkerError('media worker is not running'));
+      }, timeoutMs);
+      timer.unref();
+      this.pending.set(req, { resolve, reject, timer });
+    });
     return { req, reply };
   }
 
@@ -244,7 +274,7 @@ export class MediaWorkerClient {
       await worker.terminate();
       throw err;
     });
-    const run: Running = { worker, offset: ready.timeOrigin - performance.timeOrigin, osThreadId: ready.osThreadId };
+    const run: Running = { worker, offset: ready.monotonicOrigin - monotonicOrigin(), osThreadId: ready.osThreadId };
     this.priority = ready.priority;
     const p = ready.priority;
     if (p.applied !== p.requested) {
@@ -259,6 +289,7 @@ export class MediaWorkerClient {
     worker.on('error', (err) => this.lost(run, err));
     worker.on('exit', (code) => this.lost(run, new MediaWorkerError(`media worker exited with code ${code}`)));
     this.current = run;
+    this.armWatchdog();
     return run;
   }
 
@@ -296,6 +327,7 @@ export class MediaWorkerClient {
       case 'opened':
       case 'open-failed':
       case 'closed':
+      case 'pong':
         this.settle(m.req, m);
         break;
       case 'ready':
@@ -307,7 +339,36 @@ export class MediaWorkerClient {
     const p = this.pending.get(req);
     if (!p) return;
     this.pending.delete(req);
+    clearTimeout(p.timer);
     p.resolve(m);
+  }
+
+  private settleWith(req: number, err: Error): void {
+    const p = this.pending.get(req);
+    if (!p) return;
+    this.pending.delete(req);
+    clearTimeout(p.timer);
+    p.reject(err);
+  }
+
+  /** The worker's event loop is stuck (it still holds its sockets): end it as a crash. */
+  private hung(run: Running, why: string): void {
+    if (this.current !== run) return;
+    this.lost(run, new MediaWorkerError(`media worker hung: ${why}`));
+    void run.worker.terminate();
+  }
+
+  /** While calls are up, ping the worker; an unanswered ping (awaitReply's timeout) is a hang. */
+  private armWatchdog(): void {
+    if (this.watchdog) return;
+    this.watchdog = setInterval(() => {
+      const run = this.current;
+      if (!run || this.medias.size === 0) return;
+      const { req, reply } = this.awaitReply();
+      reply.catch(() => undefined); // a hang is handled by hung(); nothing else to do here
+      run.worker.postMessage({ type: 'ping', req } satisfies ToMediaWorker);
+    }, WATCHDOG_PERIOD_MS);
+    this.watchdog.unref();
   }
 
   private lost(run: Running, err: Error): void {
@@ -321,7 +382,10 @@ export class MediaWorkerClient {
     if (!this.stopped) this.opts.log.error({ err, calls }, 'media worker died: the calls on it have lost their audio');
     const pending = [...this.pending.values()];
     this.pending.clear();
-    for (const p of pending) p.reject(err);
+    for (const p of pending) {
+      clearTimeout(p.timer);
+      p.reject(err);
+    }
     const medias = [...this.medias.values()];
     this.medias.clear();
     for (const m of medias) m.workerLost(err);
@@ -341,6 +405,8 @@ export class RemoteSessionMedia implements OpenedMedia {
   private nextUtterance = 0;
   private closing: Promise<void> | undefined;
   private isLost = false;
+  private lostWith: Error | undefined;
+  private lostReported = false;
 
   constructor(
     private readonly client: MediaWorkerClient,
@@ -367,9 +433,14 @@ export class RemoteSessionMedia implements OpenedMedia {
     this.talkspurtHandler = handler;
   }
 
-  /** Called if the media worker dies while this call is up (its audio is gone). */
+  /**
+   * Called if the media worker dies while this call is up (its audio is gone); at once (on a
+   * microtask) if it already has, e.g. during the rest of call setup.
+   */
   onLost(handler: (err: Error) => void): void {
     this.lostHandler = handler;
+    const err = this.lostWith;
+    if (err && !this.closing) queueMicrotask(() => this.reportLost(err));
   }
 
   openPlayout(): PlayoutWriter {
@@ -477,10 +548,18 @@ export class RemoteSessionMedia implements OpenedMedia {
   workerLost(err: Error): void {
     if (this.isLost) return;
     this.isLost = true;
+    this.lostWith = err;
     this.live.clear();
     this.settleAll();
+    // A call already being torn down has nothing left to rescue.
+    if (!this.closing) this.reportLost(err);
+  }
+
+  private reportLost(err: Error): void {
+    if (this.lostReported || !this.lostHandler) return;
+    this.lostReported = true;
     try {
-      this.lostHandler?.(err);
+      this.lostHandler(err);
     } catch (e) {
       this.log.error({ err: e }, 'media-lost handler threw');
     }

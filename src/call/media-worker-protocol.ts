@@ -1,7 +1,8 @@
 /**
  * Messages between the main thread (media-worker-client.ts) and the media worker
  * (media-worker.ts). Times in worker messages are the worker's performance.now(); the client
- * moves them onto the main thread's timeline with the two threads' `performance.timeOrigin`.
+ * moves them onto the main thread's timeline with `monotonicOrigin` (below), measured on the
+ * one monotonic clock both threads share.
  *
  * Main -> worker: `open` and `close` (answered by request number), and `batch`: the ordered
  * commands of one main-thread turn (remote address, playout begin / write / end, clear),
@@ -45,7 +46,18 @@ export type ToMediaWorker =
   | { type: 'open'; req: number; media: number; codec: CodecName; host: string; advertisedHost?: string; port: number | PortRange }
   | { type: 'batch'; commands: MediaCommand[]; pcm: Int16Array }
   | { type: 'close'; req: number; media: number }
+  /** Liveness check: answered with `pong` at once by a worker whose event loop runs. */
+  | { type: 'ping'; req: number }
   | { type: 'shutdown' };
+
+/**
+ * Where this thread's performance.now() starts on the process-wide monotonic clock
+ * (process.hrtime), in ms. performance.timeOrigin would not do: it is a wall-clock stamp per
+ * thread, so an NTP step between the two threads' starts would shift every converted time.
+ */
+export function monotonicOrigin(): number {
+  return Number(process.hrtime.bigint()) / 1e6 - performance.now();
+}
 
 /** Per frame in a `frames` message: media id, arrival ms, sample offset, sample count. */
 export const FRAME_FIELDS = 4;
@@ -66,7 +78,8 @@ export interface ClockReport {
 }
 
 export type FromMediaWorker =
-  | { type: 'ready'; timeOrigin: number; osThreadId?: number; priority: PriorityOutcome }
+  | { type: 'ready'; monotonicOrigin: number; osThreadId?: number; priority: PriorityOutcome }
+  | { type: 'pong'; req: number }
   | { type: 'opened'; req: number; externalHost: string }
   | { type: 'open-failed'; req: number; message: string; code?: string }
   | { type: 'frames'; meta: Float64Array; pcm: Int16Array; count: number }

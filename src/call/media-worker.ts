@@ -19,6 +19,7 @@ import { currentOsThreadId } from '../threads/worker-bootstrap.js';
 import {
   FRAME_FIELDS,
   isMediaWorkerData,
+  monotonicOrigin,
   type ClosedStatsMessage,
   type FromMediaWorker,
   type MediaCommand,
@@ -195,6 +196,9 @@ export function runMediaWorker(port: MessagePort, init: MediaWorkerInit): void {
       case 'close':
         void close(msg.req, msg.media);
         break;
+      case 'ping':
+        post({ type: 'pong', req: msg.req });
+        break;
       case 'shutdown':
         clearInterval(clockTimer);
         void Promise.all([...entries.values()].map((e) => e.media.close())).then(() => port.close());
@@ -203,7 +207,7 @@ export function runMediaWorker(port: MessagePort, init: MediaWorkerInit): void {
   });
   const osThreadId = currentOsThreadId();
   const priority = raiseThisThread(init.priority, osThreadId);
-  post({ type: 'ready', timeOrigin: performance.timeOrigin, ...(osThreadId !== undefined ? { osThreadId } : {}), priority });
+  post({ type: 'ready', monotonicOrigin: monotonicOrigin(), ...(osThreadId !== undefined ? { osThreadId } : {}), priority });
 }
 
 if (!isMainThread && parentPort && isMediaWorkerData(workerData)) {

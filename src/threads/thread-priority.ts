@@ -54,8 +54,10 @@ function setRealtime(): string | undefined {
 }
 
 function setHigh(tid: number | undefined): string | undefined {
+  // Without a thread id (not Linux) setpriority(0) would renice the whole process.
+  if (tid === undefined) return 'nice is set per thread only on Linux (no thread id here)';
   try {
-    setPriority(tid ?? 0, -20);
+    setPriority(tid, -20);
     return undefined;
   } catch (err) {
     return `nice -20 refused: ${err instanceof Error ? err.message : String(err)}`;

@@ -343,7 +343,17 @@ describe('CallVad', () => {
       expect(h.events.map((e) => e.type)).toEqual(['speech_start', 'speech_end', 'speech_start', 'speech_end']);
     });
 
-    it('never drops a primer or turns it into a gap when inference falls behind', async () => {
+    it('primes only a cold model: a short pause in warm speech goes straight to the model', async () => {
+      const h = harness({ silenceFloorDbfs: -60, turn: { minSpeechMs: 32, endOfTurnSilenceMs: 64 } });
+      const w = 256;
+      // loud, 3 quiet (under the reset run), loud: the second loud window needs no primer.
+      await h.pushPackets(audio(8000, w * 6, [[0, w], [4 * w, 5 * w]]));
+      await h.vad.whenIdle();
+      expect(h.vad.stats).toMatchObject({ windowsPrimed: 0, windowsQuiet: 4, windowsProcessed: 2 });
+      expect((h.source.stream as ScriptedStream).resets).toBe(0);
+    });
+
+    it('never turns a primer into a gap when inference falls behind; every window is accounted for', async () => {
       const h = harness({ manual: true, silenceFloorDbfs: -60, maxQueuedWindows: 1, turn: { minSpeechMs: 32, endOfTurnSilenceMs: 32 } });
       const w = 256;
       await h.pushPackets(audio(8000, w * 8, [[2 * w, 5 * w]]));

@@ -16,9 +16,10 @@
  * line, far below any speech) are decided "unvoiced" without running the model: Silero
  * answers ~0 for them anyway, and on a telephone line they are most of the time. After
  * QUIET_RESET_WINDOWS of them in a row the model's recurrent state is reset. Silero needs
- * context to call an onset promptly (from a cold state it is ~100 ms late), so the first
- * window above the floor is preceded by the last quiet one, run only to warm the state (its
- * decision was already made). They keep their place in the queue, so decisions stay in
+ * context to call an onset promptly (from a cold state it is ~100 ms late), so when the state
+ * is cold (nothing inferred yet, or reset by a long quiet run) the first window above the
+ * floor is preceded by the last quiet one, run only to warm the state (its decision was
+ * already made; if inference falls behind, it is dropped with its window). They keep their place in the queue, so decisions stay in
  * audio order.
  */
 import type { AudioFrame } from '../frame.js';
@@ -118,6 +119,9 @@ export class CallVad {
   private quietRun = 0;
   /** The last quiet window's samples, while the quiet run lasts (see the header). */
   private primer: Float32Array | undefined;
+  /** Quiet windows pushed since the last loud one, and whether a loud one was ever pushed. */
+  private pushedQuietRun = 0;
+  private warm = false;
   private fillFirstPacketAt = 0;
   private queue: Queued[] = [];
   private queuedWindows = 0;
@@ -199,11 +203,18 @@ export class CallVad {
           const previous = this.primer;
           this.primer = fill;
           this.fill = previous ?? this.spare.pop() ?? new Float32Array(this.windowSamples);
+          this.pushedQuietRun++;
         } else {
-          if (this.primer) {
+          // Cold: nothing inferred yet, or the quiet run before this window resets the state.
+          const cold = !this.warm || this.pushedQuietRun >= QUIET_RESET_WINDOWS;
+          if (this.primer && cold) {
             this.queue.push({ kind: 'window', samples: this.primer, primeOnly: true, firstPacketAt: this.fillFirstPacketAt, lastPacketAt: this.fillFirstPacketAt });
-            this.primer = undefined;
+          } else if (this.primer) {
+            this.recycle(this.primer);
           }
+          this.primer = undefined;
+          this.pushedQuietRun = 0;
+          this.warm = true;
           this.enqueue({ kind: 'window', samples: fill, firstPacketAt: this.fillFirstPacketAt, lastPacketAt: arrivalMs });
           this.fill = this.spare.pop() ?? new Float32Array(this.windowSamples);
         }
@@ -227,6 +238,8 @@ export class CallVad {
     this.fillEnergy = 0;
     this.quietRun = 0;
     this.primer = undefined;
+    this.pushedQuietRun = 0;
+    this.warm = false;
     this.queue = [];
     this.queuedWindows = 0;
     this.detector.reset();
@@ -256,9 +269,16 @@ export class CallVad {
 
   /** Turn the oldest waiting window into (part of) a gap. */
   private dropOldestWindow(): void {
-    const i = this.queue.findIndex((q) => q.kind === 'window' && !q.primeOnly);
+    let i = this.queue.findIndex((q) => q.kind === 'window' && !q.primeOnly);
     const w = this.queue[i];
     if (!w || w.kind !== 'window') return;
+    const primer = this.queue[i - 1];
+    if (primer?.kind === 'window' && primer.primeOnly) {
+      // Its window is not going to be inferred: warming the state for it is wasted work.
+      this.queue.splice(i - 1, 1);
+      this.recycle(primer.samples);
+      i--;
+    }
     const prev = this.queue[i - 1];
     if (prev?.kind === 'gap') {
       prev.windows++;
