@@ -114,12 +114,15 @@ function mediaThreadFromEnv(): MediaThread {
  * server's realtime thread), high (nice -20) or normal. The media thread's ticks are what the
  * caller hears; at 200 calls on 2 cores they otherwise wait up to 20 ms behind VAD, plugins
  * and Asterisk. Without CAP_SYS_NICE it falls back as far as needed (a warning says so).
+ * SWITCHBOARD_VAD_PRIORITY: the same for the VAD worker thread (default high: barge-in and
+ * end of turn wait on its answers; at normal priority it fell up to 256 ms behind at 200
+ * calls and dropped windows).
  */
-function mediaPriorityFromEnv(): ThreadPriority {
-  const raw = process.env.SWITCHBOARD_MEDIA_PRIORITY;
-  if (raw === undefined || raw === '') return 'realtime';
+function priorityFromEnv(name: string, fallback: ThreadPriority): ThreadPriority {
+  const raw = process.env[name];
+  if (raw === undefined || raw === '') return fallback;
   if (isThreadPriority(raw)) return raw;
-  throw new Error(`SWITCHBOARD_MEDIA_PRIORITY must be realtime, high or normal (got "${raw}")`);
+  throw new Error(`${name} must be realtime, high or normal (got "${raw}")`);
 }
 
 export async function startSwitchboard(opts: SwitchboardOptions): Promise<RunningSwitchboard> {
@@ -130,12 +133,12 @@ export async function startSwitchboard(opts: SwitchboardOptions): Promise<Runnin
   for (const a of opts.agents ?? []) agents.set(a.name, a);
 
   // Silero on a worker thread unless SWITCHBOARD_VAD_THREAD=main (in-thread VadBatcher).
-  const vad = await openVadSource({ logger: log.child({ component: 'vad' }) });
+  const vad = await openVadSource({ logger: log.child({ component: 'vad' }), priority: priorityFromEnv('SWITCHBOARD_VAD_PRIORITY', 'high') });
   const media = createRtpMediaFactory({
     vadSource: vad.source,
     metrics,
     mediaThread: mediaThreadFromEnv(),
-    mediaThreadPriority: mediaPriorityFromEnv(),
+    mediaThreadPriority: priorityFromEnv('SWITCHBOARD_MEDIA_PRIORITY', 'realtime'),
     log: log.child({ component: 'media' }),
     ...(opts.turn ? { defaultTurn: opts.turn } : {}),
     ...(vadWindowMsFromEnv() ? { vadWindowMs: vadWindowMsFromEnv() } : {}),

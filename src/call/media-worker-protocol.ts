@@ -8,7 +8,7 @@
  * commands of one main-thread turn (remote address, playout begin / write / end, clear),
  * with the PCM of every write copied back to back into one transferred Int16Array.
  *
- * Worker -> main: inbound audio of every call gathered per worker event-loop turn into one
+ * Worker -> main: inbound audio of every call gathered for FRAME_BATCH_MS into one
  * `frames` message (FRAME_FIELDS numbers per frame in `meta`, samples back to back in `pcm`,
  * both transferred); talkspurt starts, finished utterances, clear results and endpoint
  * errors one message each (a few per turn of conversation).

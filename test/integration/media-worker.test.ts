@@ -62,7 +62,7 @@ describe('media worker', () => {
     for (const f of frames) {
       expect(f.n).toBe(160);
       // Stamped in the worker when the datagram arrived, moved onto this thread's timeline:
-      // never after this thread saw it, and not long before (the worker posts each turn).
+      // never after this thread saw it, and not long before (the worker posts every 5 ms).
       expect(f.at).toBeLessThanOrEqual(f.seenAt + 0.01);
       expect(f.seenAt - f.at).toBeLessThan(500);
     }

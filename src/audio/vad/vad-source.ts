@@ -3,6 +3,7 @@
  * the main thread through a VadBatcher (SWITCHBOARD_VAD_THREAD=main), the fallback should
  * the worker misbehave on some platform. Either way one session serves every call.
  */
+import type { ThreadPriority } from '../../threads/thread-priority.js';
 import type { Logger } from '../../log.js';
 import type { SileroVersion } from './silero-layout.js';
 import { SileroVadModel } from './silero-model.js';
@@ -35,12 +36,14 @@ export interface OpenVadSourceOptions {
   thread?: VadThread;
   /** Worker crashes and restarts are logged here. */
   logger?: Logger;
+  /** Scheduling priority of the VAD worker thread (default normal). */
+  priority?: ThreadPriority;
 }
 
 export async function openVadSource(opts: OpenVadSourceOptions = {}): Promise<OpenedVadSource> {
   const thread = opts.thread ?? vadThreadFromEnv();
   if (thread === 'worker') {
-    const source = await WorkerVadSource.start(opts.logger ? { logger: opts.logger } : {});
+    const source = await WorkerVadSource.start({ ...(opts.logger ? { logger: opts.logger } : {}), ...(opts.priority ? { priority: opts.priority } : {}) });
     return { source, thread, version: source.version, close: () => source.close() };
   }
   const model = await SileroVadModel.load();

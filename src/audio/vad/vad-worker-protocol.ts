@@ -12,6 +12,7 @@
  * that stream submitted before it.
  */
 import type { SileroVersion, VadSampleRate } from './silero-layout.js';
+import type { ThreadPriority } from '../../threads/thread-priority.js';
 import type { SileroSessionOptions } from './silero-model.js';
 
 /** Numbers per op record in `OpsMessage.ops`: [kind, streamId, a, b]. */
@@ -41,6 +42,8 @@ export interface VadWorkerInit {
    */
   maxBatch?: number;
   maxWaitMs?: number;
+  /** Scheduling priority of the VAD thread (see threads/thread-priority.ts); default normal. */
+  priority?: ThreadPriority;
 }
 
 export function isVadWorkerData(data: unknown): data is VadWorkerInit {

@@ -12,6 +12,7 @@
  * object, never the new state, whichever comes first, the run or the reset.
  */
 import { isMainThread, parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { raiseThisThread } from '../../threads/thread-priority.js';
 import { currentOsThreadId } from '../../threads/worker-bootstrap.js';
 import { isVadSampleRate } from './silero-layout.js';
 import { SileroVadModel } from './silero-model.js';
@@ -176,6 +177,7 @@ export async function runVadWorker(port: MessagePort, init: VadWorkerInit): Prom
     }
   });
   const osThreadId = currentOsThreadId();
+  if (init.priority && init.priority !== 'normal') raiseThisThread(init.priority, osThreadId);
   post({
     type: 'ready',
     version: model.version,

