@@ -331,15 +331,18 @@ describe('CallVad', () => {
       expect(hushed.source.stream?.windows).toHaveLength(0);
     });
 
-    it('resets the model state after a long quiet run (once per run), then primes it before speech', async () => {
+    it('keeps the model state across quiet runs and primes it with the last quiet window after a long one', async () => {
       const h = harness({ silenceFloorDbfs: -60, turn: { minSpeechMs: 32, endOfTurnSilenceMs: 64 } });
-      // 3 quiet windows (no reset), loud, 12 quiet (one reset at the 8th), loud, quiet tail.
+      // 3 quiet windows (cold start: primed), loud, 12 quiet (a long run: primed), loud, quiet tail.
       const w = 256;
       await h.pushPackets(audio(8000, w * 20, [[3 * w, 4 * w], [16 * w, 17 * w]]));
       await h.vad.whenIdle();
       const stream = h.source.stream as ScriptedStream;
-      expect(stream.resets).toBe(1);
+      expect(stream.resets).toBe(0);
       expect(h.vad.stats.windowsPrimed).toBe(2);
+      // Each primer is the quiet window just before its loud one (all zeros here), inferred right before it.
+      const loudAt = stream.windows.findIndex((w) => w.some((v) => v !== 0));
+      expect(stream.windows[loudAt - 1]!.every((v) => v === 0)).toBe(true);
       expect(h.events.map((e) => e.type)).toEqual(['speech_start', 'speech_end', 'speech_start', 'speech_end']);
     });
 

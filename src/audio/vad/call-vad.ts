@@ -14,12 +14,13 @@
  *
  * Quiet windows (RMS below `silenceFloorDbfs`, default -60 dBFS: a muted or digitally silent
  * line, far below any speech) are decided "unvoiced" without running the model: Silero
- * answers ~0 for them anyway, and on a telephone line they are most of the time. After
- * QUIET_RESET_WINDOWS of them in a row the model's recurrent state is reset. Silero needs
- * context to call an onset promptly (from a cold state it is ~100 ms late), so when the state
- * is cold (nothing inferred yet, or reset by a long quiet run) the first window above the
- * floor is preceded by the last quiet one, run only to warm the state (its decision was
- * already made; if inference falls behind, it is dropped with its window). They keep their place in the queue, so decisions stay in
+ * answers ~0 for them anyway, and on a telephone line they are most of the time. The model's
+ * recurrent state is left as it was (resetting it after a pause made barge-in ~20 ms slower
+ * in `npm run bench -- --only latency`). Silero needs context to call an onset promptly
+ * (from a cold state it is ~100 ms late), so when the state is cold (nothing inferred yet) or
+ * a long quiet run (LONG_QUIET_WINDOWS) came before, the first window above the floor is
+ * preceded by the last quiet one, run only to give the model the silence it would have seen
+ * (its decision was already made; if inference falls behind, it is dropped with its window). They keep their place in the queue, so decisions stay in
  * audio order.
  */
 import type { AudioFrame } from '../frame.js';
@@ -40,8 +41,8 @@ export interface CallVadOptions {
   silenceFloorDbfs?: number | null;
 }
 
-/** Consecutive quiet windows after which the model's state is reset (256 ms at 32 ms windows). */
-const QUIET_RESET_WINDOWS = 8;
+/** A quiet run this long (256 ms at 32 ms windows) is followed by a primer window. */
+const LONG_QUIET_WINDOWS = 8;
 
 export interface CallVadStats {
   /** Windows the model produced a probability for. */
@@ -116,7 +117,6 @@ export class CallVad {
   private fillEnergy = 0;
   /** fillEnergy below which a full window is quiet; -1 when the floor is off. */
   private readonly quietEnergy: number;
-  private quietRun = 0;
   /** The last quiet window's samples, while the quiet run lasts (see the header). */
   private primer: Float32Array | undefined;
   /** Quiet windows pushed since the last loud one, and whether a loud one was ever pushed. */
@@ -205,8 +205,8 @@ export class CallVad {
           this.fill = previous ?? this.spare.pop() ?? new Float32Array(this.windowSamples);
           this.pushedQuietRun++;
         } else {
-          // Cold: nothing inferred yet, or the quiet run before this window resets the state.
-          const cold = !this.warm || this.pushedQuietRun >= QUIET_RESET_WINDOWS;
+          // Cold (nothing inferred yet), or after a long pause: give the model the last quiet window first.
+          const cold = !this.warm || this.pushedQuietRun >= LONG_QUIET_WINDOWS;
           if (this.primer && cold) {
             this.queue.push({ kind: 'window', samples: this.primer, primeOnly: true, firstPacketAt: this.fillFirstPacketAt, lastPacketAt: this.fillFirstPacketAt });
           } else if (this.primer) {
@@ -236,7 +236,6 @@ export class CallVad {
     this.epoch++;
     this.filled = 0;
     this.fillEnergy = 0;
-    this.quietRun = 0;
     this.primer = undefined;
     this.pushedQuietRun = 0;
     this.warm = false;
@@ -306,11 +305,9 @@ export class CallVad {
       }
       if (next.kind === 'quiet') {
         this.stats.windowsQuiet++;
-        if (++this.quietRun === QUIET_RESET_WINDOWS) this.stream.reset();
         this.decide(0, this.windowMs, next.firstPacketAt, next.lastPacketAt);
         continue;
       }
-      this.quietRun = 0;
       if (!next.primeOnly) this.queuedWindows--;
       this.inFlight = true;
       const epoch = this.epoch;
