@@ -432,18 +432,17 @@ export class CallController {
     if (resume) for (const [k, v] of Object.entries(resume.variables)) session.variables.set(k, v);
     media.onLost?.((err) => {
       // Already leaving (transfer, hang-up): that goes on; the media no longer matters.
-      if (call.outcome !== undefined) {
+      if (call.outcome !== undefined || call.ending) {
         log.warn({ err, outcome: call.outcome }, 'media path lost while the call was ending');
         return;
       }
-      // The caller can no longer hear or be heard: hand them to people rather than leave them in silence.
+      // The caller can no longer hear or be heard: hand them to people rather than leave them in
+      // silence. endCall's dispose() does the hand-off (or the hang-up, without an overflow
+      // target) once the call is released; handing over here as well would make that second
+      // continue fail (the caller has left Stasis) and fall back to hanging up on the caller.
       call.outcome = 'failed';
-      const overflow = this.opts.overflow;
-      log.error({ err, to: overflow }, 'media path lost mid-call; handing the caller over');
-      const handOver = overflow
-        ? ari.continueInDialplan(call.channelId, { context: overflow.context, extension: overflow.extension })
-        : ari.hangup(call.channelId);
-      handOver.catch((e: unknown) => log.error({ err: e }, 'could not hand the caller over after losing media'));
+      log.error({ err, to: this.opts.overflow }, 'media path lost mid-call; handing the caller over');
+      void this.endCall(call, 'failed');
     });
     call.session = session;
     session.start();

@@ -48,6 +48,8 @@ export interface RtpMediaFactoryOptions {
   log?: Logger;
   /** Scheduling priority of the media worker thread (default 'normal'). */
   mediaThreadPriority?: ThreadPriority;
+  /** Media worker entry module (default: media-worker.ts/.js); tests start one they can crash on purpose. */
+  mediaWorkerEntry?: URL;
 }
 
 export type MediaThread = 'main' | 'worker';
@@ -62,6 +64,8 @@ export interface RtpMediaFactory extends MediaFactory {
   readonly clockListeners: number;
   /** The media worker's Linux thread id once started (for renice / chrt). */
   readonly mediaThreadId: number | undefined;
+  /** The media worker's client ('worker' mode; undefined in-thread): its crash count, and a way in for tests. */
+  readonly mediaWorker: MediaWorkerClient | undefined;
   /** Start the media worker now rather than with the first call (no-op in-thread). */
   start(): Promise<void>;
   /** Close every call's media and stop the media worker. */
@@ -75,7 +79,14 @@ export function createRtpMediaFactory(opts: RtpMediaFactoryOptions): RtpMediaFac
   const clock = opts.clock ?? sharedMediaClock;
   const pacing = { sendDeviation: new LatencyHistogram(), intervalJitter: new LatencyHistogram() };
   const thread = opts.mediaThread ?? 'main';
-  const worker = thread === 'worker' ? new MediaWorkerClient({ log: opts.log ?? silentLogger, ...(opts.mediaThreadPriority ? { priority: opts.mediaThreadPriority } : {}) }) : undefined;
+  const worker =
+    thread === 'worker'
+      ? new MediaWorkerClient({
+          log: opts.log ?? silentLogger,
+          ...(opts.mediaThreadPriority ? { priority: opts.mediaThreadPriority } : {}),
+          ...(opts.mediaWorkerEntry ? { entry: opts.mediaWorkerEntry } : {}),
+        })
+      : undefined;
   const recordStats = (s: ClosedMediaStats): void => {
     pacing.sendDeviation.merge(s.sendDeviation);
     pacing.intervalJitter.merge(s.intervalJitter);
@@ -101,6 +112,7 @@ export function createRtpMediaFactory(opts: RtpMediaFactoryOptions): RtpMediaFac
     get mediaThreadId() {
       return worker?.osThreadId;
     },
+    mediaWorker: worker,
     start: async () => {
       await worker?.start();
     },

@@ -377,6 +377,7 @@ export class MediaWorkerClient {
     this.running = undefined;
     this.commands = [];
     this.pcmUsed = 0;
+    this.clockListeners = 0; // its clock went with it (the last report would otherwise stand until a new worker reports)
     const calls = this.medias.size;
     if (calls > 0) this.crashes++;
     if (!this.stopped) this.opts.log.error({ err, calls }, 'media worker died: the calls on it have lost their audio');

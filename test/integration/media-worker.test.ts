@@ -156,10 +156,12 @@ describe('media worker', () => {
     writer.write(tone(5_000));
     writer.end();
     await waitUntil(() => peer.received.some((p) => p.pcm.some((v) => v !== 0)), 3_000, 'output to start');
+    await waitUntil(() => client.clockListeners > 0, 2_000, 'clock listeners reported');
     (client as unknown as { post(m: unknown): void }).post({ type: 'test-crash' });
     await waitUntil(() => lost.length === 1, 5_000, 'onLost');
     expect(lost[0]!.message).toMatch(/exited with code 3/);
     expect(client.crashes).toBe(1);
+    expect(client.clockListeners).toBe(0); // the dead worker's clock, not its last report
     expect(await writer.done).toEqual({ completed: false, playedMs: 0, droppedMs: 0 });
     expect(await media.clear()).toEqual({ droppedMs: 0, lastPacketAt: undefined });
     await media.close(); // resolves; nothing to close
