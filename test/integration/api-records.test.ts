@@ -8,7 +8,7 @@
 import { execFile } from 'node:child_process';
 import { createServer, type Server } from 'node:http';
 import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
-import { connect, createServer as createTcpServer, type AddressInfo, type Server as TcpServer, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -21,6 +21,7 @@ import { startRecords, type RecordsRuntime } from '../../src/records-runtime.js'
 import type { CallListItem, CallRecord, CallStats } from '../../src/records/types.js';
 import { createScratchDatabase, type ScratchDatabase } from '../../src/storage/testing.js';
 import { bargeIn, callInfo, latency, summaryOf, tool } from '../support/call-record-fixtures.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
 
 const BIN = fileURLToPath(new URL('../../bin/switchboard.js', import.meta.url));
 const TOKEN = 'integration-token-0123456789abcdef';
@@ -50,36 +51,6 @@ function playComplaintCall(rt: RecordsRuntime, info: CallInfo): void {
   o.toolCalled(2, tool('t2', 'transfer_call', { destination: 'operator', reason: 'complaint' }, { ok: true, data: { transferring: true } }));
   o.agentSaid(2, 'Let me put you through to a colleague.', 'Let me put you through to a colleague.', true);
   rt.onCallEnded!(summaryOf(info, { outcome: 'transferred', durationMs: 20_000, turns: [latency(2, 700)] }));
-}
-
-/** A TCP relay to the database that the test can cut (connections dropped, new ones refused) and restore. */
-class DbOutage {
-  private server: TcpServer | undefined;
-  private readonly sockets = new Set<Socket>();
-  port = 0;
-  constructor(private readonly target: { host: string; port: number }) {}
-  async up(): Promise<void> {
-    const server = createTcpServer((client) => {
-      const upstream = connect(this.target.port, this.target.host);
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => s.destroy());
-      }
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((r) => server.listen(this.port, '127.0.0.1', r));
-    this.port = (server.address() as AddressInfo).port;
-    this.server = server;
-  }
-  async down(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    for (const s of this.sockets) s.destroy();
-    if (server) await new Promise<void>((r) => server.close(() => r()));
-  }
 }
 
 interface Http {
@@ -242,21 +213,21 @@ describe('on PostgreSQL', () => {
 });
 
 /**
- * Records on a scratch PostgreSQL reached through a relay the test can cut (`down`) and restore
- * (`up`), served over HTTP; `dbUp` says whether the relay passes traffic when records start.
+ * Records on a scratch PostgreSQL reached through a relay the test can cut (connections dropped,
+ * new ones refused) and restore, served over HTTP; `dbUp` says whether the relay passes traffic
+ * when records start.
  */
 async function behindRelay(
   name: string,
   dbUp: boolean,
-  body: (t: { rt: RecordsRuntime; http: Awaited<ReturnType<typeof serve>>; relay: DbOutage; registry: MetricsRegistry }) => Promise<void>,
+  body: (t: { rt: RecordsRuntime; http: Awaited<ReturnType<typeof serve>>; relay: TcpProxy; registry: MetricsRegistry }) => Promise<void>,
 ): Promise<void> {
   const db = await createScratchDatabase(name);
   const target = new URL(db.url);
-  const relay = new DbOutage({ host: target.hostname, port: Number(target.port || 5432) });
-  await relay.up();
+  const relay = await TcpProxy.start({ host: target.hostname, port: Number(target.port || 5432) });
   const viaRelay = new URL(db.url);
   viaRelay.port = String(relay.port);
-  if (!dbUp) await relay.down();
+  if (!dbUp) await relay.cut();
   const registry = new MetricsRegistry();
   const rt = await startRecords({
     config: CONFIG,
@@ -273,14 +244,14 @@ async function behindRelay(
   } finally {
     await new Promise<void>((r) => http.server.close(() => r()));
     await rt.close();
-    await relay.down();
+    await relay.close();
     await db.drop();
   }
 }
 
 test('the records database going away: the API answers 503, and the records wait in the journal', async () => {
   await behindRelay('sbapi', true, async ({ rt, http, relay, registry }) => {
-    await relay.down();
+    await relay.cut();
     playOrderCall(rt, callInfo('1800000001.1'));
     const r = await api<{ error: string }>(http, '/api/calls');
     expect(r.status).toBe(503);
@@ -289,7 +260,7 @@ test('the records database going away: the API answers 503, and the records wait
     expect(rt.records!.backlog()).toBe(1);
     expect(registry.render()).toContain('switchboard_records_journal_backlog 1');
 
-    await relay.up();
+    await relay.restore();
     await rt.records!.flushNow();
     expect(rt.records!.backlog()).toBe(0);
     const back = await api<CallRecord>(http, '/api/calls/1800000001.1');
@@ -307,7 +278,7 @@ test('records start while the database is down: calls are journalled, the migrat
     await rt.records!.flushNow();
     expect(rt.records!.backlog()).toBe(1);
 
-    await relay.up();
+    await relay.restore();
     await rt.records!.flushNow();
     expect(rt.records!.backlog()).toBe(0);
     const back = await api<CallRecord>(http, '/api/calls/1800000002.1');

@@ -11,7 +11,6 @@
  * listeners told once the record is durable, a repeated end of call ignored.
  */
 import { cp, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { connect, createServer, type Server, type Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
@@ -25,6 +24,7 @@ import { migrate } from '../../src/storage/migrate.js';
 import { createPgDb } from '../../src/storage/pg.js';
 import { createScratchDatabase, type ScratchDatabase } from '../../src/storage/testing.js';
 import { callInfo, orderStatusCall, orderStatusSummary, playOrderStatus } from '../support/call-record-fixtures.js';
+import { TcpProxy } from '../support/tcp-proxy.js';
 
 interface LogLine {
   level: number;
@@ -48,51 +48,12 @@ function recordingLogger(): { log: Logger; lines: LogLine[]; text: () => string 
   return { log: createLogger({ level: 'debug', destination: sink }), lines, text: () => raw.join('\n') };
 }
 
-/**
- * A TCP relay in front of PostgreSQL: cut() drops every relayed connection and stops
- * listening (new connections are refused), start() listens again on the same port.
- */
-class PgRelay {
-  private server: Server | undefined;
-  private readonly sockets = new Set<Socket>();
-  port = 0;
-
-  constructor(private readonly target: { host: string; port: number }) {}
-
-  async start(): Promise<void> {
-    if (this.server) return;
-    const server = createServer((client) => {
-      const upstream = connect(this.target.port, this.target.host);
-      for (const s of [client, upstream]) {
-        this.sockets.add(s);
-        s.on('close', () => this.sockets.delete(s));
-        s.on('error', () => s.destroy());
-      }
-      client.on('close', () => upstream.destroy());
-      upstream.on('close', () => client.destroy());
-      client.pipe(upstream).pipe(client);
-    });
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen(this.port, '127.0.0.1', () => resolve());
-    });
-    this.server = server;
-    this.port = (server.address() as { port: number }).port;
-  }
-
-  async cut(): Promise<void> {
-    const server = this.server;
-    this.server = undefined;
-    for (const s of this.sockets) s.destroy();
-    if (server) await new Promise<void>((r) => server.close(() => r()));
-  }
-}
-
 let scratch: ScratchDatabase;
 let direct: Db;
 let store: PgCallRecordStore;
 const adminTarget = new URL(process.env.TEST_DATABASE_URL ?? 'postgres://127.0.0.1:5432');
-const proxy = new PgRelay({ host: adminTarget.hostname || '127.0.0.1', port: Number(adminTarget.port || 5432) });
+/** PostgreSQL behind a relay the tests cut (connections dropped, new ones refused) and restore. */
+let proxy: TcpProxy;
 const dirs: string[] = [];
 const dbs: Db[] = [];
 
@@ -101,11 +62,11 @@ beforeAll(async () => {
   direct = createPgDb({ connectionString: scratch.url });
   await migrate(direct);
   store = new PgCallRecordStore(direct);
-  await proxy.start();
+  proxy = await TcpProxy.start({ host: adminTarget.hostname || '127.0.0.1', port: Number(adminTarget.port || 5432) });
 });
 
 afterAll(async () => {
-  await proxy.cut();
+  await proxy?.close();
   await Promise.allSettled(dbs.map((d) => d.close()));
   await direct?.close();
   await scratch?.drop();
@@ -195,7 +156,7 @@ describe('call records through a database outage', () => {
       expect(outageWarnings).toHaveLength(1); // logged once, not per record or per attempt
       expect(outageWarnings[0]!.level).toBe(40);
 
-      await proxy.start();
+      await proxy.restore();
       await drain(records);
       const rows = await rowsFor('out-');
       expect(rows).toHaveLength(11);
@@ -212,7 +173,7 @@ describe('call records through a database outage', () => {
       expect(text()).not.toContain('where is my order');
       expect(text()).not.toContain('5550143');
     } finally {
-      await proxy.start();
+      await proxy.restore();
       await records.close();
     }
   });
@@ -229,11 +190,11 @@ describe('call records through a database outage', () => {
       expect(first.backlog()).toBe(4);
       // What the disk holds at this moment: journalled, not yet checkpointed.
       await cp(dir, crashImage, { recursive: true });
-      await proxy.start();
+      await proxy.restore();
       await drain(first);
       expect(await rowsFor('crash-')).toHaveLength(4);
     } finally {
-      await proxy.start();
+      await proxy.restore();
       await first.close();
     }
 
@@ -264,7 +225,7 @@ describe('call records through a database outage', () => {
     expect(await rowsFor('restart-')).toEqual([]);
     expect(await journalLinesWith(dir, '"callId":"restart-')).toBe(3);
 
-    await proxy.start();
+    await proxy.restore();
     const second = await openService(dbViaProxy(), dir, log);
     try {
       expect(lines.filter((l) => l.msg === 'call records: replaying the journal from the last run')).toMatchObject([{ backlog: 3 }]);

@@ -1,5 +1,5 @@
 /**
- * A TCP relay in front of a real server (Redis), for outage tests: `cut()` closes the listener
+ * A TCP relay in front of a real server (Redis, PostgreSQL), for outage tests: `cut()` closes the listener
  * and every connection (the server is gone: refused connections), `restore()` listens again on
  * the same port, `stall()` keeps connections open but stops forwarding (a hung server: commands
  * time out), `resume()` forwards again.
@@ -30,6 +30,7 @@ export class TcpProxy {
     return this.boundPort;
   }
 
+  /** A Redis URL through the relay (for PostgreSQL, set a URL's port to `port`). */
   get url(): string {
     return `redis://127.0.0.1:${this.port}`;
   }
