@@ -28,9 +28,9 @@ import type { Logger } from '../log.js';
 import { LatencyHistogram } from '../rtp/histogram.js';
 import type { PortRange } from '../rtp/udp-bind.js';
 import type { PriorityOutcome, ThreadPriority } from '../threads/thread-priority.js';
-import { siblingEntry, startWorker } from '../threads/worker-bootstrap.js';
+import { siblingEntry, startWorker, waitForReady } from '../threads/worker-bootstrap.js';
 import type { OpenedMedia } from './call-controller.js';
-import { FRAME_FIELDS, monotonicOrigin, type ClosedStatsMessage, type FromMediaWorker, type MediaCommand, type MediaWorkerInit, type ToMediaWorker } from './media-worker-protocol.js';
+import { FRAME_FIELDS, grown, monotonicOrigin, type ClosedStatsMessage, type FromMediaWorker, type MediaCommand, type MediaWorkerInit, type ToMediaWorker } from './media-worker-protocol.js';
 import type { ClosedMediaStats } from './rtp-session-media.js';
 import type { ClearOutcome, PlayoutWriter } from './session-ports.js';
 
@@ -175,13 +175,7 @@ export class MediaWorkerClient {
   }
 
   queueWrite(media: number, samples: Int16Array): void {
-    if (this.pcmUsed + samples.length > this.pcm.length) {
-      let n = this.pcm.length * 2;
-      while (n < this.pcmUsed + samples.length) n *= 2;
-      const bigger = new Int16Array(n);
-      bigger.set(this.pcm.subarray(0, this.pcmUsed));
-      this.pcm = bigger;
-    }
+    if (this.pcmUsed + samples.length > this.pcm.length) this.pcm = grown(this.pcm, this.pcmUsed + samples.length);
     this.pcm.set(samples, this.pcmUsed);
     this.queue({ op: 'write', media, offset: this.pcmUsed, length: samples.length });
     this.pcmUsed += samples.length;
@@ -210,7 +204,7 @@ export class MediaWorkerClient {
     const reply = new Promise<FromMediaWorker>((resolve, reject) => {
       const timer = setTimeout(() => {
         if (run) this.hung(run, `no answer to a request within ${timeoutMs} ms`);
-        else this.settleWith(req, new MediaWorkerError('media worker is not running'));
+        else this.settle(req, new MediaWorkerError('media worker is not running'));
       }, timeoutMs);
       timer.unref();
       this.pending.set(req, { resolve, reject, timer });
@@ -252,27 +246,10 @@ export class MediaWorkerClient {
     const worker = startWorker(this.opts.entry ?? siblingEntry(import.meta.url, 'media-worker'), { workerData: init });
     worker.unref(); // never the reason the process stays up
     const timeoutMs = this.opts.startTimeoutMs ?? 30_000;
-    const ready = await new Promise<Extract<FromMediaWorker, { type: 'ready' }>>((resolve, reject) => {
-      const done = (err: Error | undefined, m?: Extract<FromMediaWorker, { type: 'ready' }>): void => {
-        clearTimeout(timer);
-        worker.off('message', onMessage);
-        worker.off('error', onError);
-        worker.off('exit', onExit);
-        if (err || !m) reject(new MediaWorkerError(`media worker failed to start: ${err?.message ?? 'no ready message'}`, { cause: err }));
-        else resolve(m);
-      };
-      const onMessage = (m: FromMediaWorker): void => {
-        if (m.type === 'ready') done(undefined, m);
-      };
-      const onError = (err: Error): void => done(err);
-      const onExit = (code: number): void => done(new Error(`exited with code ${code}`));
-      const timer = setTimeout(() => done(new Error(`not ready after ${timeoutMs} ms`)), timeoutMs);
-      worker.on('message', onMessage);
-      worker.on('error', onError);
-      worker.on('exit', onExit);
-    }).catch(async (err: unknown) => {
+    type Ready = Extract<FromMediaWorker, { type: 'ready' }>;
+    const ready = await waitForReady(worker, (m: FromMediaWorker): m is Ready => m.type === 'ready', timeoutMs).catch(async (err: unknown) => {
       await worker.terminate();
-      throw err;
+      throw new MediaWorkerError(`media worker failed to start: ${(err as Error).message}`, { cause: err });
     });
     const run: Running = { worker, offset: ready.monotonicOrigin - monotonicOrigin(), osThreadId: ready.osThreadId };
     this.priority = ready.priority;
@@ -335,20 +312,14 @@ export class MediaWorkerClient {
     }
   }
 
-  private settle(req: number, m: FromMediaWorker): void {
+  /** Answer request `req` with the worker's reply, or fail it with an error. */
+  private settle(req: number, outcome: FromMediaWorker | Error): void {
     const p = this.pending.get(req);
     if (!p) return;
     this.pending.delete(req);
     clearTimeout(p.timer);
-    p.resolve(m);
-  }
-
-  private settleWith(req: number, err: Error): void {
-    const p = this.pending.get(req);
-    if (!p) return;
-    this.pending.delete(req);
-    clearTimeout(p.timer);
-    p.reject(err);
+    if (outcome instanceof Error) p.reject(outcome);
+    else p.resolve(outcome);
   }
 
   /** The worker's event loop is stuck (it still holds its sockets): end it as a crash. */
@@ -381,12 +352,7 @@ export class MediaWorkerClient {
     const calls = this.medias.size;
     if (calls > 0) this.crashes++;
     if (!this.stopped) this.opts.log.error({ err, calls }, 'media worker died: the calls on it have lost their audio');
-    const pending = [...this.pending.values()];
-    this.pending.clear();
-    for (const p of pending) {
-      clearTimeout(p.timer);
-      p.reject(err);
-    }
+    for (const req of [...this.pending.keys()]) this.settle(req, err);
     const medias = [...this.medias.values()];
     this.medias.clear();
     for (const m of medias) m.workerLost(err);

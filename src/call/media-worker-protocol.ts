@@ -59,6 +59,18 @@ export function monotonicOrigin(): number {
   return Number(process.hrtime.bigint()) / 1e6 - performance.now();
 }
 
+/**
+ * `a` copied into an array of the same type at least `atLeast` long (doubling), for the
+ * growable arrays both sides gather a batch's samples and frame fields in.
+ */
+export function grown<T extends Float64Array | Int16Array>(a: T, atLeast: number): T {
+  let n = a.length * 2;
+  while (n < atLeast) n *= 2;
+  const bigger = new (a.constructor as new (n: number) => T)(n);
+  bigger.set(a);
+  return bigger;
+}
+
 /** Per frame in a `frames` message: media id, arrival ms, sample offset, sample count. */
 export const FRAME_FIELDS = 4;
 

@@ -18,6 +18,7 @@ import { raiseThisThread } from '../threads/thread-priority.js';
 import { currentOsThreadId } from '../threads/worker-bootstrap.js';
 import {
   FRAME_FIELDS,
+  grown,
   isMediaWorkerData,
   monotonicOrigin,
   type ClosedStatsMessage,
@@ -56,8 +57,8 @@ class FrameBatch {
   constructor(private readonly post: (msg: FromMediaWorker, transfer: ArrayBuffer[]) => void) {}
 
   push(media: number, arrivalMs: number, samples: Int16Array): void {
-    if ((this.count + 1) * FRAME_FIELDS > this.meta.length) this.meta = grow(this.meta, (this.count + 1) * FRAME_FIELDS);
-    if (this.used + samples.length > this.pcm.length) this.pcm = grow(this.pcm, this.used + samples.length);
+    if ((this.count + 1) * FRAME_FIELDS > this.meta.length) this.meta = grown(this.meta, (this.count + 1) * FRAME_FIELDS);
+    if (this.used + samples.length > this.pcm.length) this.pcm = grown(this.pcm, this.used + samples.length);
     const m = this.count * FRAME_FIELDS;
     this.meta[m] = media;
     this.meta[m + 1] = arrivalMs;
@@ -83,14 +84,6 @@ class FrameBatch {
     this.used = 0;
     this.post({ type: 'frames', meta, pcm, count }, [meta.buffer, pcm.buffer]);
   };
-}
-
-function grow<T extends Float64Array | Int16Array>(a: T, atLeast: number): T {
-  let n = a.length * 2;
-  while (n < atLeast) n *= 2;
-  const bigger = new (a.constructor as new (n: number) => T)(n);
-  bigger.set(a);
-  return bigger;
 }
 
 export function runMediaWorker(port: MessagePort, init: MediaWorkerInit): void {

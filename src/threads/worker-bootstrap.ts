@@ -33,6 +33,32 @@ export function startWorker(entry: URL, options: Omit<WorkerOptions, 'eval'> = {
   return new Worker(bootstrapScript(entry), { ...options, eval: true });
 }
 
+/**
+ * The first message of `worker` that `isReady` accepts; rejects if the worker fails, exits
+ * or sends none within `timeoutMs` (the caller terminates it). Listeners are removed either way.
+ */
+export function waitForReady<M, R extends M>(worker: Worker, isReady: (m: M) => m is R, timeoutMs: number): Promise<R> {
+  return new Promise<R>((resolve, reject) => {
+    const finish = (err: Error | undefined, msg?: R): void => {
+      clearTimeout(timer);
+      worker.off('message', onMessage);
+      worker.off('error', onError);
+      worker.off('exit', onExit);
+      if (err || msg === undefined) reject(err ?? new Error('no ready message'));
+      else resolve(msg);
+    };
+    const onMessage = (m: M): void => {
+      if (isReady(m)) finish(undefined, m);
+    };
+    const onError = (err: Error): void => finish(err);
+    const onExit = (code: number): void => finish(new Error(`exited with code ${code}`));
+    const timer = setTimeout(() => finish(new Error(`not ready after ${timeoutMs} ms`)), timeoutMs);
+    worker.on('message', onMessage);
+    worker.on('error', onError);
+    worker.on('exit', onExit);
+  });
+}
+
 /** This thread's Linux tid (/proc/thread-self -> "<pid>/task/<tid>"); undefined elsewhere. */
 export function currentOsThreadId(): number | undefined {
   try {

@@ -29,7 +29,7 @@
 import type { Worker } from 'node:worker_threads';
 import { createLogger, type Logger } from '../../log.js';
 import type { ThreadPriority } from '../../threads/thread-priority.js';
-import { siblingEntry, startWorker } from '../../threads/worker-bootstrap.js';
+import { siblingEntry, startWorker, waitForReady } from '../../threads/worker-bootstrap.js';
 import type { SileroVersion, VadSampleRate } from './silero-layout.js';
 import type { SileroSessionOptions } from './silero-model.js';
 import type { VadStream, VadStreamSource } from './silero-stream.js';
@@ -168,24 +168,8 @@ interface Spawned {
 async function spawn(o: Resolved): Promise<Spawned> {
   const worker = startWorker(o.entry, { workerData: o.init });
   try {
-    const ready = await new Promise<ReadyMessage>((resolve, reject) => {
-      const finish = (err: Error | undefined, msg?: ReadyMessage): void => {
-        clearTimeout(timer);
-        worker.off('message', onMessage);
-        worker.off('error', onError);
-        worker.off('exit', onExit);
-        if (err || !msg) reject(new VadWorkerError(`VAD worker failed to start: ${err?.message ?? 'no ready message'}`, { cause: err }));
-        else resolve(msg);
-      };
-      const onMessage = (m: FromWorker): void => {
-        if (m.type === 'ready') finish(undefined, m);
-      };
-      const onError = (err: Error): void => finish(err);
-      const onExit = (code: number): void => finish(new Error(`exited with code ${code}`));
-      const timer = setTimeout(() => finish(new Error(`not ready after ${o.startTimeoutMs} ms`)), o.startTimeoutMs);
-      worker.on('message', onMessage);
-      worker.on('error', onError);
-      worker.on('exit', onExit);
+    const ready = await waitForReady(worker, (m: FromWorker): m is ReadyMessage => m.type === 'ready', o.startTimeoutMs).catch((err: unknown) => {
+      throw new VadWorkerError(`VAD worker failed to start: ${(err as Error).message}`, { cause: err });
     });
     return { worker, ready };
   } catch (err) {
